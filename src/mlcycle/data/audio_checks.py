@@ -1,0 +1,83 @@
+"""Per-file checks of an audio recording: each failure is a (reason, detail) pair."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlcycle.data.audio_io import read_audio
+
+
+class Invalid(Exception):
+    """A file failed a check; `reason` is a short code, the message the detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class AudioFacts:
+    sha256: str
+    duration_s: float
+    sample_rate: int
+    channels: int
+    rms_dbfs: float
+
+
+def wav_truncation(data: bytes) -> str | None:
+    """Describe a WAV whose header promises more bytes than the file holds, else None."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if chunk == b"data":
+            have = len(data) - pos - 8
+            if have < size:
+                return f"header declares {size} data bytes, file holds {have}"
+            return None
+        pos += 8 + size + (size & 1)
+    return "no data chunk before end of file"
+
+
+def dbfs(x: np.ndarray) -> float:
+    power = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+    return 10.0 * np.log10(power) if power > 0 else float("-inf")
+
+
+def check_audio(path: Path, checks) -> AudioFacts:
+    """Run every check of `checks` (validate.audio) on `path`; raise Invalid on the first."""
+    if not path.is_file():
+        raise Invalid("missing", f"file not found: {path}")
+    data = path.read_bytes()
+    if not data:
+        raise Invalid("empty", "file is 0 bytes")
+    if path.suffix.lower() == ".wav" and (why := wav_truncation(data)):
+        raise Invalid("truncated", f"truncated WAV: {why}")
+    try:
+        samples, sr = read_audio(data)
+    except ValueError as e:
+        raise Invalid("undecodable", f"cannot decode audio: {e}") from None
+    channels, n = samples.shape
+    duration = n / sr
+    if checks.sample_rate is not None and sr != checks.sample_rate:
+        raise Invalid("sample_rate", f"sample rate {sr} Hz, expected {checks.sample_rate} Hz")
+    if checks.channels is not None and channels != checks.channels:
+        raise Invalid("channels", f"{channels} channels, expected {checks.channels}")
+    if not checks.min_duration_s <= duration <= checks.max_duration_s:
+        raise Invalid("duration", f"duration {duration:.3f} s outside "
+                      f"[{checks.min_duration_s}, {checks.max_duration_s}] s")
+    level = dbfs(samples)
+    if level < checks.silence_dbfs:
+        raise Invalid("silent", f"level {level:.1f} dBFS below the {checks.silence_dbfs} floor")
+    clipped = float(np.mean(np.abs(samples) >= 0.999))
+    if clipped > checks.max_clipped_fraction:
+        raise Invalid("clipped", f"{clipped:.1%} of samples at full scale "
+                      f"(limit {checks.max_clipped_fraction:.1%})")
+    digest = hashlib.sha256(np.ascontiguousarray(samples).tobytes()).hexdigest()
+    return AudioFacts(digest, round(duration, 4), sr, channels, round(level, 2))

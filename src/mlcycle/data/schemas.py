@@ -1,0 +1,84 @@
+"""pandera schemas: the documentation and the check of every table the pipeline writes."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pandera.pandas as pa
+from pandera.typing.pandas import Series
+
+SPLITS = ("train", "val", "test")
+
+
+class RawManifest(pa.DataFrameModel):
+    """data/raw/manifest.csv: one row per collected file."""
+
+    path: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})  # under data/raw
+    label: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
+    group: Series[str] = pa.Field(nullable=False)  # split key: speaker, writer, patient...
+    source: Series[str]  # which source collected the row
+    # Metadata of the built-in keywords source (optional for other sources).
+    speaker: Optional[Series[str]] = pa.Field(nullable=True)
+    accent: Optional[Series[str]] = pa.Field(nullable=True)
+    variant: Optional[Series[str]] = pa.Field(nullable=True)
+    word: Optional[Series[str]] = pa.Field(nullable=True)
+    rate_wpm: Optional[Series[float]] = pa.Field(nullable=True)
+    pitch: Optional[Series[float]] = pa.Field(nullable=True)
+    gain_db: Optional[Series[float]] = pa.Field(nullable=True)
+    snr_db: Optional[Series[float]] = pa.Field(nullable=True)
+    noise: Optional[Series[str]] = pa.Field(nullable=True)
+    reverb_rt60_s: Optional[Series[float]] = pa.Field(nullable=True, ge=0)
+    # The defect injected on purpose ("" for none); validate never reads it.
+    defect: Optional[Series[str]] = pa.Field(nullable=True)
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class ValidatedManifest(RawManifest):
+    """data/validated/manifest.csv: the valid rows, each with its split."""
+
+    split: Series[str] = pa.Field(isin=list(SPLITS))
+    sha256: Series[str] = pa.Field(str_length={"min_value": 64, "max_value": 64})
+    duration_s: Series[float] = pa.Field(ge=0)
+    sample_rate: Series[int] = pa.Field(gt=0)
+    channels: Series[int] = pa.Field(gt=0)
+    rms_dbfs: Series[float]
+
+
+class Rejected(pa.DataFrameModel):
+    """data/validated/rejected.csv: every file that failed a check, with the reason."""
+
+    path: Series[str]
+    label: Series[str] = pa.Field(nullable=True)
+    reason: Series[str]  # a short code: empty, truncated, silent, ...
+    detail: Series[str]  # the human-readable explanation
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+def read_table(path, model: type[pa.DataFrameModel]):
+    """Read a CSV and validate it with `model`; ValueError names the column, check and rows."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    return check_table(frame, model, str(path))
+
+
+def check_table(frame, model: type[pa.DataFrameModel], where: str):
+    """Validate `frame` with `model`; ValueError names the column, check and rows."""
+    try:
+        return model.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        cases = e.failure_cases
+        lines = []
+        for (column, check), rows in cases.groupby(["column", "check"], sort=False):
+            sample = ", ".join(str(v) for v in rows["failure_case"].head(3))
+            where_rows = [i for i in rows["index"].head(5) if i is not None and i == i]
+            lines.append(f"column {column!r} fails {check}"
+                         + (f" at rows {where_rows}" if where_rows else "")
+                         + (f" (e.g. {sample})" if sample else ""))
+        raise ValueError(f"{where}: " + "; ".join(lines)) from None

@@ -1,0 +1,108 @@
+"""Audio preprocessing shared by featurize and serving: waveform -> normalised log-mel.
+
+    prepare_waveform: any channels / sample rate / length -> mono, resampled, levelled, fixed
+    LogMel:           batch of fixed-length waveforms -> log-mel (batch, 1, n_mels, frames)
+    AudioFeaturizer:  both, plus the training-split normalisation from stats.json
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+MAX_GAIN_DB = 40.0  # never amplify near-silence by more than this
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    sample_rate: int = 16000
+    duration_s: float = 1.0
+    target_dbfs: float = -20.0
+    n_fft: int = 480
+    hop_length: int = 160
+    n_mels: int = 40
+
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.sample_rate * self.duration_s))
+
+
+def loudest_window(x: torch.Tensor, length: int) -> torch.Tensor:
+    """The `length`-sample window of 1-D `x` with the most energy (x longer than length)."""
+    energy = torch.nn.functional.pad(torch.cumsum(x.double() ** 2, 0), (1, 0))
+    sums = energy[length:] - energy[:-length]
+    start = int(torch.argmax(sums))
+    return x[start : start + length]
+
+
+def prepare_waveform(samples: np.ndarray | torch.Tensor, sample_rate: int,
+                     cfg: AudioConfig) -> torch.Tensor:
+    """(channels, n) or (n,) float audio at any rate -> (cfg.num_samples,) float32."""
+    x = torch.as_tensor(samples, dtype=torch.float32)
+    if x.ndim == 2:
+        x = x.mean(dim=0)
+    if x.ndim != 1:
+        raise ValueError(f"expected (channels, samples) audio, got shape {tuple(x.shape)}")
+    if sample_rate != cfg.sample_rate:
+        x = torchaudio.functional.resample(x, sample_rate, cfg.sample_rate)
+    n = cfg.num_samples
+    if x.numel() > n:
+        x = loudest_window(x, n)
+    elif x.numel() < n:
+        left = (n - x.numel()) // 2
+        x = torch.nn.functional.pad(x, (left, n - x.numel() - left))
+    rms = torch.sqrt(torch.mean(x.double() ** 2)).item()
+    if rms > 0:
+        gain_db = min(cfg.target_dbfs - 20.0 * np.log10(rms), MAX_GAIN_DB)
+        x = x * float(10.0 ** (gain_db / 20.0))
+    return x
+
+
+class LogMel(torch.nn.Module):
+    """(batch, samples) -> (batch, 1, n_mels, frames) natural-log mel power."""
+
+    def __init__(self, cfg: AudioConfig) -> None:
+        super().__init__()
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels, f_min=20.0, f_max=cfg.sample_rate / 2,
+        )
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.mel(waves) + 1e-6).unsqueeze(1)
+
+
+class AudioFeaturizer:
+    """Raw audio -> the normalised model input, identical in featurize and in serving."""
+
+    def __init__(self, cfg: AudioConfig, mean: list[float] | None = None,
+                 std: list[float] | None = None) -> None:
+        self.cfg = cfg
+        self.logmel = LogMel(cfg)
+        self.mean = None if mean is None else torch.tensor(mean).view(1, 1, -1, 1)
+        self.std = None if std is None else torch.tensor(std).view(1, 1, -1, 1)
+
+    @torch.no_grad()
+    def raw_features(self, waves: list[tuple[np.ndarray, int]]) -> torch.Tensor:
+        """Un-normalised log-mel for a list of (samples, sample_rate)."""
+        batch = torch.stack([prepare_waveform(s, sr, self.cfg) for s, sr in waves])
+        return self.logmel(batch)
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.mean is None or self.std is None:
+            raise RuntimeError("normalisation statistics not set: fit_stats first")
+        return (feats - self.mean) / self.std
+
+    def fit_stats(self, feats: torch.Tensor) -> None:
+        """Per-mel-bin mean and std over (batch, time) of the training features."""
+        self.mean = feats.mean(dim=(0, 1, 3), keepdim=True)
+        self.std = feats.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-5)
+
+    def __call__(self, waves: list[tuple[np.ndarray, int]]) -> torch.Tensor:
+        return self.normalise(self.raw_features(waves))
+
+    def stats(self) -> dict:
+        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}

@@ -1,0 +1,117 @@
+"""The typed schema of params.yaml: one dataclass per section.
+
+OmegaConf merges the loaded parameters into these, so an unknown key or a value of the
+wrong type fails with the key's full name before any work starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class Task:
+    name: str = "keywords"
+    modality: str = "audio"  # audio | image
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KeywordsSource:
+    words: list[str] = field(default_factory=list)
+    unknown_words: list[str] = field(default_factory=list)
+    accents: list[str] = field(default_factory=list)
+    speakers: int = 200
+    repeats: int = 2
+    unknown_per_speaker: int = 4
+    silence_per_speaker: int = 2
+    sample_rate: int = 16000
+    duration_s: float = 1.0
+    rate_wpm: list[int] = field(default_factory=lambda: [120, 220])
+    pitch: list[int] = field(default_factory=lambda: [25, 75])
+    snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
+    gain_db: list[float] = field(default_factory=lambda: [-18.0, -1.0])
+    reverb_probability: float = 0.3
+
+
+@dataclass
+class Collect:
+    source: str = "keywords"
+    out_dir: str = "data/raw"
+    defect_fraction: float = 0.01
+    keywords: Optional[KeywordsSource] = None
+
+
+@dataclass
+class AudioChecks:
+    # null accepts any sample rate / channel count (featurize converts them).
+    sample_rate: Optional[int] = 16000
+    channels: Optional[int] = 1
+    min_duration_s: float = 0.5
+    max_duration_s: float = 2.0
+    silence_dbfs: float = -60.0
+    max_clipped_fraction: float = 0.01
+
+
+@dataclass
+class Validate:
+    val_fraction: float = 0.1
+    test_fraction: float = 0.15
+    max_rejected_fraction: float = 0.05
+    min_per_class: int = 20
+    audio: AudioChecks = field(default_factory=AudioChecks)
+
+
+@dataclass
+class AudioFeatures:
+    sample_rate: int = 16000
+    duration_s: float = 1.0
+    target_dbfs: float = -20.0
+    n_fft: int = 480
+    hop_length: int = 160
+    n_mels: int = 40
+
+
+@dataclass
+class Featurize:
+    batch_size: int = 256
+    audio: Optional[AudioFeatures] = None
+
+
+@dataclass
+class SpecAugment:
+    freq_masks: int = 2
+    freq_width: int = 6
+    time_masks: int = 2
+    time_width: int = 12
+
+
+@dataclass
+class Train:
+    max_epochs: int = 20
+    batch_size: int = 64
+    lr: float = 0.003
+    weight_decay: float = 0.0001
+    patience: int = 4
+    label_smoothing: float = 0.05
+    spec_augment: SpecAugment = field(default_factory=SpecAugment)
+    # Stop after this many training batches per epoch (0 = all); for quick smoke runs.
+    limit_train_batches: int = 0
+
+
+@dataclass
+class Evaluate:
+    latency_runs: int = 200
+
+
+@dataclass
+class Params:
+    seed: int = 0
+    task: Task = field(default_factory=Task)
+    collect: Collect = field(default_factory=Collect)
+    validate: Validate = field(default_factory=Validate)
+    featurize: Featurize = field(default_factory=Featurize)
+    train: Train = field(default_factory=Train)
+    model: dict[str, Any] = field(default_factory=dict)
+    evaluate: Evaluate = field(default_factory=Evaluate)
