@@ -2,12 +2,17 @@
 
 eSpeak NG keeps global state: one :class:`Espeak` per process, used from one thread.
 The ctypes callback object is held on the instance so the C library never calls freed memory.
+Its output also depends on every utterance spoken before in the process (the waveform
+generator carries its state on), so :func:`speak_batches` speaks each batch in a freshly
+forked process: a batch's audio depends only on the batch, never on what ran earlier.
 """
 
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -56,11 +61,6 @@ class Espeak:
                 cls._instance = cls()
             return cls._instance
 
-    def variants(self) -> list[str]:
-        """Voice variants shipped with the data (names usable after `+` in a voice name)."""
-        folder = self.data_path / "voices" / "!v"
-        return sorted(p.name for p in folder.iterdir() if p.is_file() and " " not in p.name)
-
     def _collect(self, wav, n: int, _events) -> int:
         if n > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
@@ -80,3 +80,31 @@ class Espeak:
         if not self._chunks:
             return np.zeros(0, dtype=np.int16)
         return np.concatenate(self._chunks)
+
+
+Utterance = tuple[str, str, int, int]  # text, voice, rate (words/min), pitch (0-99)
+
+
+def variants() -> list[str]:
+    """Voice variants shipped with the data (names usable after `+` in a voice name)."""
+    import espeakng_loader
+
+    folder = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and " " not in p.name)
+
+
+def _speak_batch(batch: Sequence[Utterance]) -> tuple[int, list[np.ndarray]]:
+    engine = Espeak.get()
+    # Breathy and whispered voices draw noise from libc rand() (and eSpeak's own seed):
+    # the parent process may have moved that state, so fix it for the batch.
+    ctypes.CDLL(None).srand(0)
+    engine._lib.espeak_ng_SetRandSeed(ctypes.c_long(0))
+    return engine.sample_rate, [engine.synth(*u) for u in batch]
+
+
+def speak_batches(batches: Sequence[Sequence[Utterance]],
+                  workers: int = 2) -> Iterator[tuple[int, list[np.ndarray]]]:
+    """Speak each batch in a fresh process; yields (sample_rate, int16 arrays) in order."""
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes=max(1, workers), maxtasksperchild=1) as pool:
+        yield from pool.imap(_speak_batch, batches)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from mlcycle.data.espeak import Espeak
+from mlcycle.data import espeak
 from mlcycle.data.recording import background, record
 
 UNKNOWN, SILENCE = "_unknown_", "_silence_"
@@ -68,25 +68,38 @@ def speaker_script(cfg, speaker_index: int, seed: int) -> list[tuple[str, str]]:
     return script
 
 
-def synthesise(cfg, seed: int) -> Iterator[Clip]:
-    """Yield every clip of the collection, speaker by speaker."""
+def synthesise(cfg, seed: int, workers: int = 2) -> Iterator[Clip]:
+    """Yield every clip of the collection, speaker by speaker.
+
+    Each speaker is spoken in a fresh eSpeak process, so a speaker's clips depend only on
+    (seed, speaker index): the same whatever else was synthesised, and unchanged when
+    `cfg.speakers` grows.
+    """
     if set(cfg.words) & set(cfg.unknown_words):
         raise ValueError(
             f"collect.keywords: {sorted(set(cfg.words) & set(cfg.unknown_words))} "
             "are both keywords and unknown words"
         )
-    engine = Espeak.get()
-    resample = torchaudio.transforms.Resample(engine.sample_rate, cfg.sample_rate)
+    speakers = make_speakers(cfg, seed, espeak.variants())
+    scripts = [speaker_script(cfg, i, seed) for i in range(len(speakers))]
+    batches = [[(word, spk.voice, spk.rate_wpm, spk.pitch) for label, word in script
+                if label != SILENCE] for spk, script in zip(speakers, scripts)]
     length = int(round(cfg.duration_s * cfg.sample_rate))
-    for s_index, speaker in enumerate(make_speakers(cfg, seed, engine.variants())):
-        for c_index, (label, word) in enumerate(speaker_script(cfg, s_index, seed)):
+    resamplers: dict[int, torchaudio.transforms.Resample] = {}
+    spoken = espeak.speak_batches(batches, workers)
+    for s_index, (speaker, script) in enumerate(zip(speakers, scripts)):
+        rate, audio = next(spoken)
+        if rate not in resamplers:
+            resamplers[rate] = torchaudio.transforms.Resample(rate, cfg.sample_rate)
+        speech_iter = iter(audio)
+        for c_index, (label, word) in enumerate(script):
             rng = np.random.default_rng([seed, 3, s_index, c_index])
             if label == SILENCE:
                 samples, meta = background(length, cfg.sample_rate, rng, (-50.0, -25.0))
             else:
-                raw = engine.synth(word, speaker.voice, speaker.rate_wpm, speaker.pitch)
+                raw = next(speech_iter)
                 with torch.no_grad():
-                    speech = resample(torch.from_numpy(raw.astype(np.float32) / 32768.0))
+                    speech = resamplers[rate](torch.from_numpy(raw.astype(np.float32) / 32768))
                 samples, meta = record(
                     speech.numpy(), cfg.sample_rate, length, rng,
                     gain_db=tuple(cfg.gain_db), snr_db=tuple(cfg.snr_db),

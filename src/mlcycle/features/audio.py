@@ -85,6 +85,11 @@ class AudioFeaturizer:
         self.mean = None if mean is None else torch.tensor(mean).view(1, 1, -1, 1)
         self.std = None if std is None else torch.tensor(std).view(1, 1, -1, 1)
 
+    @classmethod
+    def from_stats(cls, stats: dict) -> AudioFeaturizer:
+        """Rebuild the featurizer that wrote `stats` (data/features/stats.json)."""
+        return cls(AudioConfig(**stats["audio"]), stats["mean"], stats["std"])
+
     @torch.no_grad()
     def raw_features(self, waves: list[tuple[np.ndarray, int]]) -> torch.Tensor:
         """Un-normalised log-mel for a list of (samples, sample_rate)."""

@@ -1,0 +1,37 @@
+# `make run` and `make test` are all a fresh clone needs: each sets up .venv first.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup run test test-fast params params-check lint clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)          ## create .venv and install mlcycle with its dependencies
+
+run: setup               ## run the default pipeline (dvc repro)
+	dvc repro
+
+test: setup              ## the whole test suite, end-to-end DVC tests included
+	$(PY) -m pytest -q -m "slow or not slow"
+
+test-fast: setup         ## unit tests only
+	$(PY) -m pytest -q -m "not slow"
+
+params: setup            ## recompose params.yaml from conf/ (make params O="task=keywords")
+	$(PY) -m mlcycle.config $(O)
+
+params-check: setup      ## fail if params.yaml differs from the composition of conf/
+	$(PY) -m mlcycle.config --check
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+clean:                   ## remove pipeline outputs (not the venv)
+	rm -rf data/raw data/validated data/features models/model.ckpt dvclive

@@ -1,0 +1,30 @@
+"""Load a trained network from a Lightning checkpoint without unpickling code objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+
+class CheckpointError(ValueError):
+    """The checkpoint is missing, corrupt or does not match its network config."""
+
+
+def load_network(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild the network from the config stored in the checkpoint; returns (net, hparams)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path} (run the train stage first)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        hp = ckpt["hyper_parameters"]
+        net = instantiate(hp["model"], n_classes=hp["n_classes"], _convert_="all")
+        state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()
+                 if k.startswith("net.")}
+        net.load_state_dict(state)
+    except (KeyError, RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"cannot load {path}: {type(e).__name__}: {e}") from None
+    return net.eval(), hp

@@ -1,0 +1,67 @@
+"""The LightningModule: any network from config, cross-entropy, SpecAugment, AdamW."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+import torchaudio
+from torch import nn
+from torchmetrics.functional import accuracy
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking on (batch, 1, freq, time), each example masked on its own."""
+
+    def __init__(self, freq_masks: int = 2, freq_width: int = 6, time_masks: int = 2,
+                 time_width: int = 12) -> None:
+        super().__init__()
+        self.masks = nn.ModuleList(
+            [torchaudio.transforms.FrequencyMasking(freq_width, iid_masks=True)
+             for _ in range(freq_masks)]
+            + [torchaudio.transforms.TimeMasking(time_width, iid_masks=True)
+               for _ in range(time_masks)]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for mask in self.masks:
+            x = mask(x)
+        return x
+
+
+class Classifier(pl.LightningModule):
+    def __init__(self, net: nn.Module, n_classes: int, lr: float = 3e-3,
+                 weight_decay: float = 1e-4, label_smoothing: float = 0.0,
+                 augment: nn.Module | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.augment = augment
+        self.n_classes = n_classes
+        self.lr, self.weight_decay = lr, weight_decay
+        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, _):
+        x, y = batch
+        if self.augment is not None:
+            x = self.augment(x)
+        logits = self(x)
+        loss = self.loss(logits, y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
+        self.log("train_acc", accuracy(logits, y, "multiclass", num_classes=self.n_classes),
+                 on_step=False, on_epoch=True)
+        return loss
+
+    def validation_step(self, batch, _):
+        x, y = batch
+        logits = self(x)
+        self.log("val_loss", self.loss(logits, y), on_epoch=True, prog_bar=True)
+        self.log("val_acc", accuracy(logits, y, "multiclass", num_classes=self.n_classes),
+                 on_epoch=True, prog_bar=True)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,62 @@
+"""Fixtures: the real composed config, shrunk, in a temporary working directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A collection small enough for seconds, big enough that every split has speakers.
+SMALL = [
+    "collect.keywords.speakers=40",
+    "collect.keywords.repeats=1",
+    "collect.keywords.unknown_per_speaker=2",
+    "collect.keywords.silence_per_speaker=1",
+    "collect.defect_fraction=0.03",
+    "validate.min_per_class=2",
+    "train.max_epochs=2",
+    "model.width=16",
+    "evaluate.latency_runs=5",
+]
+
+
+def compose_params(overrides: list[str]) -> str:
+    from mlcycle.config import compose
+
+    return compose(overrides, conf_dir=ROOT / "conf")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """An empty project directory holding the default params.yaml, as the cwd."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(compose_params([]))
+    return tmp_path
+
+
+@pytest.fixture
+def small_workdir(tmp_path, monkeypatch):
+    """A project directory whose params.yaml is the real config shrunk by SMALL."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(compose_params(SMALL))
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def collected(tmp_path_factory):
+    """A small collection + validation run once per session; returns its directory."""
+    from mlcycle.stages import collect, validate
+
+    path = tmp_path_factory.mktemp("collected")
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        (path / "params.yaml").write_text(compose_params(SMALL))
+        assert collect.main([]) == 0
+        assert validate.main([]) == 0
+    finally:
+        os.chdir(old)
+    return path

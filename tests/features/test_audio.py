@@ -1,0 +1,63 @@
+import numpy as np
+import pytest
+import torch
+
+from mlcycle.features.audio import AudioConfig, AudioFeaturizer, prepare_waveform
+
+CFG = AudioConfig()
+
+
+def tone(seconds, sr, channels=1, freq=440.0, level=0.3):
+    t = np.arange(int(seconds * sr)) / sr
+    x = (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.stack([x] * channels), sr
+
+
+@pytest.mark.parametrize("seconds,sr,channels", [
+    (1.0, 16000, 1), (0.6, 8000, 2), (3.0, 44100, 1), (1.0, 22050, 2)])
+def test_any_rate_channels_and_length_give_the_fixed_input(seconds, sr, channels):
+    samples, rate = tone(seconds, sr, channels)
+    wave = prepare_waveform(samples, rate, CFG)
+    assert wave.shape == (16000,)
+    feats = AudioFeaturizer(CFG).raw_features([(samples, rate)])
+    assert feats.shape == (1, 1, 40, 101) and torch.isfinite(feats).all()
+
+
+def test_loudness_is_normalised_to_the_target():
+    quiet, sr = tone(1.0, 16000, level=0.01)
+    loud, _ = tone(1.0, 16000, level=0.5)
+    for samples in (quiet, loud):
+        wave = prepare_waveform(samples, sr, CFG)
+        dbfs = 20 * np.log10(wave.pow(2).mean().sqrt().item())
+        assert abs(dbfs - CFG.target_dbfs) < 0.1
+
+
+def test_long_clip_keeps_its_loudest_second():
+    sr = 16000
+    x = np.zeros(3 * sr, dtype=np.float32)
+    x[2 * sr : 2 * sr + 4000] = 0.5  # a burst near the end
+    wave = prepare_waveform(x, sr, CFG)
+    assert wave.abs().max() > 0 and (wave != 0).sum() == 4000
+
+
+def test_digital_silence_stays_silent_and_finite():
+    wave = prepare_waveform(np.zeros(16000, np.float32), 16000, CFG)
+    assert torch.count_nonzero(wave) == 0
+
+
+def test_normalisation_uses_training_statistics():
+    rng = np.random.default_rng(0)
+    waves = [(rng.standard_normal(16000).astype(np.float32) * 0.1, 16000) for _ in range(8)]
+    f = AudioFeaturizer(CFG)
+    raw = f.raw_features(waves)
+    f.fit_stats(raw)
+    normed = f.normalise(raw)
+    assert normed.mean(dim=(0, 1, 3)).abs().max() < 1e-4
+    assert (normed.std(dim=(0, 1, 3)) - 1).abs().max() < 1e-3
+    again = AudioFeaturizer.from_stats({"audio": vars(CFG), **f.stats()})
+    assert torch.allclose(again(waves), normed, atol=1e-5)
+
+
+def test_normalise_without_stats_is_an_error():
+    with pytest.raises(RuntimeError, match="statistics"):
+        AudioFeaturizer(CFG).normalise(torch.zeros(1, 1, 40, 101))

@@ -1,0 +1,80 @@
+import json
+import shutil
+
+import pandas as pd
+import pytest
+import torch
+
+from mlcycle.models.checkpoint import CheckpointError, load_network
+from mlcycle.stages import evaluate, featurize, train
+
+
+@pytest.fixture(scope="module")
+def trained(collected, tmp_path_factory):
+    """featurize -> train -> evaluate on the small collection, in a copy of its directory."""
+    import os
+
+    path = tmp_path_factory.mktemp("trained")
+    shutil.copytree(collected, path, dirs_exist_ok=True)
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        assert featurize.main([]) == 0
+        assert train.main([]) == 0
+        assert evaluate.main([]) == 0
+    finally:
+        os.chdir(old)
+    return path
+
+
+def test_features_per_split_and_stats(trained):
+    stats = json.loads((trained / "data/features/stats.json").read_text())
+    assert stats["input_shape"] == [1, 40, 101] and len(stats["mean"]) == 40
+    manifest = pd.read_csv(trained / "data/validated/manifest.csv")
+    train_set = torch.load(trained / "data/features/train.pt", weights_only=True)
+    assert len(train_set["y"]) == (manifest["split"] == "train").sum()
+    assert abs(float(train_set["x"].mean())) < 0.05  # normalised with training statistics
+
+
+def test_train_writes_checkpoint_metrics_and_curves(trained):
+    metrics = json.loads((trained / "metrics/train.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["device"] == "cpu"
+    assert 0.0 <= metrics["best_val_acc"] <= 1.0
+    curve = pd.read_csv(trained / "plots/train/plots/metrics/val/acc.tsv", sep="\t")
+    assert list(curve.columns) == ["step", "acc"] and len(curve) == 2
+    net, hp = load_network(trained / "models/model.ckpt")
+    assert hp["n_classes"] == 12 and net(torch.zeros(2, 1, 40, 101)).shape == (2, 12)
+
+
+def test_evaluate_writes_metrics_confusion_and_errors(trained):
+    m = json.loads((trained / "metrics/eval.json").read_text())
+    assert set(m) >= {"accuracy", "macro_f1", "per_class", "latency_ms", "params",
+                      "model_size_mb"}
+    assert len(m["per_class"]) == 12 and m["latency_ms"]["p95"] >= m["latency_ms"]["p50"] > 0
+    confusion = pd.read_csv(trained / "plots/confusion.csv")
+    assert len(confusion) == m["test_examples"]
+    assert abs((confusion.actual == confusion.predicted).mean() - m["accuracy"]) < 1e-3
+    wrong = pd.read_csv(trained / "reports/misclassified.csv")
+    assert len(wrong) == (confusion.actual != confusion.predicted).sum()
+    assert (wrong["label"] != wrong["predicted"]).all()
+
+
+def test_training_twice_gives_the_same_metrics(trained, monkeypatch):
+    monkeypatch.chdir(trained)
+    first = json.loads((trained / "metrics/eval.json").read_text())
+    assert train.main([]) == 0 and evaluate.main([]) == 0
+    second = json.loads((trained / "metrics/eval.json").read_text())
+    assert first["per_class"] == second["per_class"]
+    assert first["accuracy"] == second["accuracy"]
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    bad = tmp_path / "model.ckpt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot load"):
+        load_network(bad)
+
+
+def test_train_without_features_names_the_missing_file(small_workdir, capsys):
+    assert train.main([]) == 2
+    assert "data/features" in capsys.readouterr().err
