@@ -7,7 +7,7 @@ wrong type fails with the key's full name before any work starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
@@ -40,14 +40,14 @@ class Collect:
     source: str = "keywords"
     out_dir: str = "data/raw"
     defect_fraction: float = 0.01
-    keywords: Optional[KeywordsSource] = None
+    keywords: KeywordsSource | None = None
 
 
 @dataclass
 class AudioChecks:
     # null accepts any sample rate / channel count (featurize converts them).
-    sample_rate: Optional[int] = 16000
-    channels: Optional[int] = 1
+    sample_rate: int | None = 16000
+    channels: int | None = 1
     min_duration_s: float = 0.5
     max_duration_s: float = 2.0
     silence_dbfs: float = -60.0
@@ -76,7 +76,7 @@ class AudioFeatures:
 @dataclass
 class Featurize:
     batch_size: int = 256
-    audio: Optional[AudioFeatures] = None
+    audio: AudioFeatures | None = None
 
 
 @dataclass

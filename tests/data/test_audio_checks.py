@@ -8,15 +8,24 @@ from mlcycle.data.defects import AUDIO_DEFECTS, inject_audio_defect
 from mlcycle.schema import AudioChecks
 
 CHECKS = OmegaConf.structured(AudioChecks)
-EXPECTED_REASON = {"empty": "empty", "truncated": "truncated", "silent": "silent",
-                   "clipped": "clipped", "wrong_rate": "sample_rate", "stereo": "channels"}
+EXPECTED_REASON = {
+    "empty": "empty",
+    "truncated": "truncated",
+    "silent": "silent",
+    "clipped": "clipped",
+    "wrong_rate": "sample_rate",
+    "stereo": "channels",
+}
 
 
 def good_wav(path, seconds=1.0, sr=16000):
     t = np.arange(int(seconds * sr)) / sr
     rng = np.random.default_rng(0)
-    write_wav(path, (0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(t.size))
-              .astype(np.float32), sr)
+    write_wav(
+        path,
+        (0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32),
+        sr,
+    )
     return path
 
 

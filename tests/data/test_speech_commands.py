@@ -47,5 +47,17 @@ def test_speakers_cover_accents_in_rotation():
 
 def test_every_label_of_the_task_is_produced():
     labels = {c.label for c in speech_commands.synthesise(small_source(), seed=0)}
-    assert labels == {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
-                      "_unknown_", "_silence_"}
+    assert labels == {
+        "yes",
+        "no",
+        "up",
+        "down",
+        "left",
+        "right",
+        "on",
+        "off",
+        "stop",
+        "go",
+        "_unknown_",
+        "_silence_",
+    }

@@ -13,8 +13,9 @@ def tone(seconds, sr, channels=1, freq=440.0, level=0.3):
     return np.stack([x] * channels), sr
 
 
-@pytest.mark.parametrize("seconds,sr,channels", [
-    (1.0, 16000, 1), (0.6, 8000, 2), (3.0, 44100, 1), (1.0, 22050, 2)])
+@pytest.mark.parametrize(
+    "seconds,sr,channels", [(1.0, 16000, 1), (0.6, 8000, 2), (3.0, 44100, 1), (1.0, 22050, 2)]
+)
 def test_any_rate_channels_and_length_give_the_fixed_input(seconds, sr, channels):
     samples, rate = tone(seconds, sr, channels)
     wave = prepare_waveform(samples, rate, CFG)

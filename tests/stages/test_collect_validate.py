@@ -23,8 +23,14 @@ def test_injected_defects_are_rejected_with_their_reason(collected):
     defective = raw[raw["defect"] != ""]
     assert len(defective) == round(len(raw) * 0.03)
     reasons = dict(zip(rejected["path"], rejected["reason"]))
-    expected = {"empty": "empty", "truncated": "truncated", "silent": "silent",
-                "clipped": "clipped", "wrong_rate": "sample_rate", "stereo": "channels"}
+    expected = {
+        "empty": "empty",
+        "truncated": "truncated",
+        "silent": "silent",
+        "clipped": "clipped",
+        "wrong_rate": "sample_rate",
+        "stereo": "channels",
+    }
     for row in defective.itertuples():
         assert reasons["data/raw/" + row.path] == expected[row.defect]
 
@@ -48,8 +54,19 @@ def test_data_metrics_count_classes_and_rejections(collected):
     assert metrics["valid"] + metrics["rejected"] == metrics["collected"] == 40 * 13
     assert sum(metrics["rejected_by_reason"].values()) == metrics["rejected"]
     assert set(metrics["per_class"]["train"]) == {
-        "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
-        "_unknown_", "_silence_"}
+        "yes",
+        "no",
+        "up",
+        "down",
+        "left",
+        "right",
+        "on",
+        "off",
+        "stop",
+        "go",
+        "_unknown_",
+        "_silence_",
+    }
 
 
 def test_collect_is_deterministic(collected, tmp_path, monkeypatch):
@@ -60,7 +77,8 @@ def test_collect_is_deterministic(collected, tmp_path, monkeypatch):
     assert ours == (collected / "data/raw/manifest.csv").read_text()
     some = pd.read_csv(tmp_path / "data/raw/manifest.csv")["path"][5]
     assert (tmp_path / "data/raw" / some).read_bytes() == (
-        collected / "data/raw" / some).read_bytes()
+        collected / "data/raw" / some
+    ).read_bytes()
 
 
 def test_fails_when_rejected_fraction_crosses_limit(collected, monkeypatch, capsys):
@@ -76,8 +94,7 @@ def test_fails_when_a_class_has_too_few_training_files(collected, monkeypatch, c
     assert "fewer than validate.min_per_class=1000" in capsys.readouterr().err
 
 
-def test_duplicate_content_with_conflicting_labels_is_rejected(collected, tmp_path,
-                                                               monkeypatch):
+def test_duplicate_content_with_conflicting_labels_is_rejected(collected, tmp_path, monkeypatch):
     import shutil
 
     shutil.copytree(collected / "data", tmp_path / "data")
@@ -97,8 +114,9 @@ def test_bad_manifest_column_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "params.yaml").write_text(compose_params(SMALL))
     (tmp_path / "data/raw").mkdir(parents=True)
-    (tmp_path / "data/raw/manifest.csv").write_text("path,label,group,source,colour\n"
-                                                    "a.wav,yes,s1,mine,red\n")
+    (tmp_path / "data/raw/manifest.csv").write_text(
+        "path,label,group,source,colour\na.wav,yes,s1,mine,red\n"
+    )
     assert validate.main([]) == 2
     assert "colour" in capsys.readouterr().err
 

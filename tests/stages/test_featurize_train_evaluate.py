@@ -48,8 +48,7 @@ def test_train_writes_checkpoint_metrics_and_curves(trained):
 
 def test_evaluate_writes_metrics_confusion_and_errors(trained):
     m = json.loads((trained / "metrics/eval.json").read_text())
-    assert set(m) >= {"accuracy", "macro_f1", "per_class", "latency_ms", "params",
-                      "model_size_mb"}
+    assert set(m) >= {"accuracy", "macro_f1", "per_class", "latency_ms", "params", "model_size_mb"}
     assert len(m["per_class"]) == 12 and m["latency_ms"]["p95"] >= m["latency_ms"]["p50"] > 0
     confusion = pd.read_csv(trained / "plots/confusion.csv")
     assert len(confusion) == m["test_examples"]

@@ -70,14 +70,19 @@ def check_audio(path: Path, checks) -> AudioFacts:
     if checks.channels is not None and channels != checks.channels:
         raise Invalid("channels", f"{channels} channels, expected {checks.channels}")
     if not checks.min_duration_s <= duration <= checks.max_duration_s:
-        raise Invalid("duration", f"duration {duration:.3f} s outside "
-                      f"[{checks.min_duration_s}, {checks.max_duration_s}] s")
+        raise Invalid(
+            "duration",
+            f"duration {duration:.3f} s outside "
+            f"[{checks.min_duration_s}, {checks.max_duration_s}] s",
+        )
     level = dbfs(samples)
     if level < checks.silence_dbfs:
         raise Invalid("silent", f"level {level:.1f} dBFS below the {checks.silence_dbfs} floor")
     clipped = float(np.mean(np.abs(samples) >= 0.999))
     if clipped > checks.max_clipped_fraction:
-        raise Invalid("clipped", f"{clipped:.1%} of samples at full scale "
-                      f"(limit {checks.max_clipped_fraction:.1%})")
+        raise Invalid(
+            "clipped",
+            f"{clipped:.1%} of samples at full scale (limit {checks.max_clipped_fraction:.1%})",
+        )
     digest = hashlib.sha256(np.ascontiguousarray(samples).tobytes()).hexdigest()
     return AudioFacts(digest, round(duration, 4), sr, channels, round(level, 2))

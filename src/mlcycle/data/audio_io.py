@@ -29,8 +29,9 @@ def read_audio(source: str | Path | bytes | BinaryIO) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data.T), int(sr)
 
 
-def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int,
-              subtype: str = "PCM_16") -> None:
+def write_wav(
+    path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str = "PCM_16"
+) -> None:
     """Write (samples,) or (channels, samples) float audio as WAV, atomically."""
     data = samples.T if samples.ndim == 2 else samples
     with atomic_path(path, suffix=".wav") as tmp:

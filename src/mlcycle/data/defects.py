@@ -37,8 +37,9 @@ def inject_audio_defect(path: Path, kind: str, rng: np.random.Generator) -> None
         raise ValueError(f"unknown defect kind {kind!r}; choose from {AUDIO_DEFECTS}")
 
 
-def choose_defects(n: int, fraction: float, kinds: tuple[str, ...],
-                   rng: np.random.Generator) -> dict[int, str]:
+def choose_defects(
+    n: int, fraction: float, kinds: tuple[str, ...], rng: np.random.Generator
+) -> dict[int, str]:
     """Pick round(n * fraction) row indices and a defect kind for each, kinds in rotation."""
     count = min(n, int(round(n * fraction)))
     rows = rng.choice(n, size=count, replace=False) if count else []

@@ -40,8 +40,14 @@ class Espeak:
         self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
         self.data_path = Path(espeakng_loader.get_data_path())
         self._lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self.sample_rate = self._lib.espeak_Initialize(
@@ -102,8 +108,9 @@ def _speak_batch(batch: Sequence[Utterance]) -> tuple[int, list[np.ndarray]]:
     return engine.sample_rate, [engine.synth(*u) for u in batch]
 
 
-def speak_batches(batches: Sequence[Sequence[Utterance]],
-                  workers: int = 2) -> Iterator[tuple[int, list[np.ndarray]]]:
+def speak_batches(
+    batches: Sequence[Sequence[Utterance]], workers: int = 2
+) -> Iterator[tuple[int, list[np.ndarray]]]:
     """Speak each batch in a fresh process; yields (sample_rate, int16 arrays) in order."""
     context = multiprocessing.get_context("fork")
     with context.Pool(processes=max(1, workers), maxtasksperchild=1) as pool:

@@ -38,8 +38,9 @@ def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
     return (noise / max(rms(noise), 1e-12)).astype(np.float32)
 
 
-def room_reverb(x: np.ndarray, sample_rate: int, rt60: float,
-                rng: np.random.Generator) -> np.ndarray:
+def room_reverb(
+    x: np.ndarray, sample_rate: int, rt60: float, rng: np.random.Generator
+) -> np.ndarray:
     """Convolve with a synthetic room response: noise decaying by 60 dB over `rt60` s."""
     n = int(rt60 * sample_rate)
     t = np.arange(n) / sample_rate
@@ -82,8 +83,12 @@ def record(
     colour = NOISE_COLOURS[int(rng.integers(len(NOISE_COLOURS)))]
     level = rms(trim_silence(clip)) / db_to_amplitude(snr)
     clip = clip + coloured_noise(length, colour, rng) * level
-    meta = {"gain_db": round(gain, 2), "snr_db": round(snr, 2), "noise": colour,
-            "reverb_rt60_s": reverb}
+    meta = {
+        "gain_db": round(gain, 2),
+        "snr_db": round(snr, 2),
+        "noise": colour,
+        "reverb_rt60_s": reverb,
+    }
     return np.clip(clip, -1.0, 1.0).astype(np.float32), meta
 
 
@@ -99,6 +104,10 @@ def background(
         mains = rng.choice([50.0, 60.0])
         hum = sum(np.sin(2 * np.pi * mains * h * t) / h for h in (1, 2, 3))
         clip = clip + hum.astype(np.float32) * db_to_amplitude(level - 6)
-    meta = {"gain_db": round(level, 2), "snr_db": float("nan"), "noise": colour,
-            "reverb_rt60_s": 0.0}
+    meta = {
+        "gain_db": round(level, 2),
+        "snr_db": float("nan"),
+        "noise": colour,
+        "reverb_rt60_s": 0.0,
+    }
     return np.clip(clip, -1.0, 1.0).astype(np.float32), meta

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
@@ -18,18 +16,18 @@ class RawManifest(pa.DataFrameModel):
     group: Series[str] = pa.Field(nullable=False)  # split key: speaker, writer, patient...
     source: Series[str]  # which source collected the row
     # Metadata of the built-in keywords source (optional for other sources).
-    speaker: Optional[Series[str]] = pa.Field(nullable=True)
-    accent: Optional[Series[str]] = pa.Field(nullable=True)
-    variant: Optional[Series[str]] = pa.Field(nullable=True)
-    word: Optional[Series[str]] = pa.Field(nullable=True)
-    rate_wpm: Optional[Series[float]] = pa.Field(nullable=True)
-    pitch: Optional[Series[float]] = pa.Field(nullable=True)
-    gain_db: Optional[Series[float]] = pa.Field(nullable=True)
-    snr_db: Optional[Series[float]] = pa.Field(nullable=True)
-    noise: Optional[Series[str]] = pa.Field(nullable=True)
-    reverb_rt60_s: Optional[Series[float]] = pa.Field(nullable=True, ge=0)
+    speaker: Series[str] | None = pa.Field(nullable=True)
+    accent: Series[str] | None = pa.Field(nullable=True)
+    variant: Series[str] | None = pa.Field(nullable=True)
+    word: Series[str] | None = pa.Field(nullable=True)
+    rate_wpm: Series[float] | None = pa.Field(nullable=True)
+    pitch: Series[float] | None = pa.Field(nullable=True)
+    gain_db: Series[float] | None = pa.Field(nullable=True)
+    snr_db: Series[float] | None = pa.Field(nullable=True)
+    noise: Series[str] | None = pa.Field(nullable=True)
+    reverb_rt60_s: Series[float] | None = pa.Field(nullable=True, ge=0)
     # The defect injected on purpose ("" for none); validate never reads it.
-    defect: Optional[Series[str]] = pa.Field(nullable=True)
+    defect: Series[str] | None = pa.Field(nullable=True)
 
     class Config:
         strict = True
@@ -78,7 +76,9 @@ def check_table(frame, model: type[pa.DataFrameModel], where: str):
         for (column, check), rows in cases.groupby(["column", "check"], sort=False):
             sample = ", ".join(str(v) for v in rows["failure_case"].head(3))
             where_rows = [i for i in rows["index"].head(5) if i is not None and i == i]
-            lines.append(f"column {column!r} fails {check}"
-                         + (f" at rows {where_rows}" if where_rows else "")
-                         + (f" (e.g. {sample})" if sample else ""))
+            lines.append(
+                f"column {column!r} fails {check}"
+                + (f" at rows {where_rows}" if where_rows else "")
+                + (f" (e.g. {sample})" if sample else "")
+            )
         raise ValueError(f"{where}: " + "; ".join(lines)) from None

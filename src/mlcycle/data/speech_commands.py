@@ -48,13 +48,15 @@ def make_speakers(cfg, seed: int, variants: list[str]) -> list[Speaker]:
     speakers = []
     for i in range(cfg.speakers):
         rng = np.random.default_rng([seed, 1, i])
-        speakers.append(Speaker(
-            id=f"spk{i:04d}",
-            accent=cfg.accents[i % len(cfg.accents)],
-            variant=variants[int(rng.integers(len(variants)))],
-            rate_wpm=int(rng.integers(cfg.rate_wpm[0], cfg.rate_wpm[1] + 1)),
-            pitch=int(rng.integers(cfg.pitch[0], cfg.pitch[1] + 1)),
-        ))
+        speakers.append(
+            Speaker(
+                id=f"spk{i:04d}",
+                accent=cfg.accents[i % len(cfg.accents)],
+                variant=variants[int(rng.integers(len(variants)))],
+                rate_wpm=int(rng.integers(cfg.rate_wpm[0], cfg.rate_wpm[1] + 1)),
+                pitch=int(rng.integers(cfg.pitch[0], cfg.pitch[1] + 1)),
+            )
+        )
     return speakers
 
 
@@ -82,8 +84,10 @@ def synthesise(cfg, seed: int, workers: int = 2) -> Iterator[Clip]:
         )
     speakers = make_speakers(cfg, seed, espeak.variants())
     scripts = [speaker_script(cfg, i, seed) for i in range(len(speakers))]
-    batches = [[(word, spk.voice, spk.rate_wpm, spk.pitch) for label, word in script
-                if label != SILENCE] for spk, script in zip(speakers, scripts)]
+    batches = [
+        [(word, spk.voice, spk.rate_wpm, spk.pitch) for label, word in script if label != SILENCE]
+        for spk, script in zip(speakers, scripts)
+    ]
     length = int(round(cfg.duration_s * cfg.sample_rate))
     resamplers: dict[int, torchaudio.transforms.Resample] = {}
     spoken = espeak.speak_batches(batches, workers)
@@ -101,8 +105,12 @@ def synthesise(cfg, seed: int, workers: int = 2) -> Iterator[Clip]:
                 with torch.no_grad():
                     speech = resamplers[rate](torch.from_numpy(raw.astype(np.float32) / 32768))
                 samples, meta = record(
-                    speech.numpy(), cfg.sample_rate, length, rng,
-                    gain_db=tuple(cfg.gain_db), snr_db=tuple(cfg.snr_db),
+                    speech.numpy(),
+                    cfg.sample_rate,
+                    length,
+                    rng,
+                    gain_db=tuple(cfg.gain_db),
+                    snr_db=tuple(cfg.snr_db),
                     reverb_probability=cfg.reverb_probability,
                 )
             yield Clip(label, word, speaker, samples, meta)

@@ -1,8 +1,8 @@
 """Audio preprocessing shared by featurize and serving: waveform -> normalised log-mel.
 
-    prepare_waveform: any channels / sample rate / length -> mono, resampled, levelled, fixed
-    LogMel:           batch of fixed-length waveforms -> log-mel (batch, 1, n_mels, frames)
-    AudioFeaturizer:  both, plus the training-split normalisation from stats.json
+prepare_waveform: any channels / sample rate / length -> mono, resampled, levelled, fixed
+LogMel:           batch of fixed-length waveforms -> log-mel (batch, 1, n_mels, frames)
+AudioFeaturizer:  both, plus the training-split normalisation from stats.json
 """
 
 from __future__ import annotations
@@ -38,8 +38,9 @@ def loudest_window(x: torch.Tensor, length: int) -> torch.Tensor:
     return x[start : start + length]
 
 
-def prepare_waveform(samples: np.ndarray | torch.Tensor, sample_rate: int,
-                     cfg: AudioConfig) -> torch.Tensor:
+def prepare_waveform(
+    samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioConfig
+) -> torch.Tensor:
     """(channels, n) or (n,) float audio at any rate -> (cfg.num_samples,) float32."""
     x = torch.as_tensor(samples, dtype=torch.float32)
     if x.ndim == 2:
@@ -67,8 +68,12 @@ class LogMel(torch.nn.Module):
     def __init__(self, cfg: AudioConfig) -> None:
         super().__init__()
         self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-            n_mels=cfg.n_mels, f_min=20.0, f_max=cfg.sample_rate / 2,
+            sample_rate=cfg.sample_rate,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            n_mels=cfg.n_mels,
+            f_min=20.0,
+            f_max=cfg.sample_rate / 2,
         )
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
@@ -78,8 +83,9 @@ class LogMel(torch.nn.Module):
 class AudioFeaturizer:
     """Raw audio -> the normalised model input, identical in featurize and in serving."""
 
-    def __init__(self, cfg: AudioConfig, mean: list[float] | None = None,
-                 std: list[float] | None = None) -> None:
+    def __init__(
+        self, cfg: AudioConfig, mean: list[float] | None = None, std: list[float] | None = None
+    ) -> None:
         self.cfg = cfg
         self.logmel = LogMel(cfg)
         self.mean = None if mean is None else torch.tensor(mean).view(1, 1, -1, 1)

@@ -22,8 +22,9 @@ def load_network(path: str | Path) -> tuple[nn.Module, dict]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         hp = ckpt["hyper_parameters"]
         net = instantiate(hp["model"], n_classes=hp["n_classes"], _convert_="all")
-        state = {k.removeprefix("net."): v for k, v in ckpt["state_dict"].items()
-                 if k.startswith("net.")}
+        state = {
+            k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
+        }
         net.load_state_dict(state)
     except (KeyError, RuntimeError, EOFError, ValueError) as e:
         raise CheckpointError(f"cannot load {path}: {type(e).__name__}: {e}") from None

@@ -12,14 +12,19 @@ from torchmetrics.functional import accuracy
 class SpecAugment(nn.Module):
     """Frequency and time masking on (batch, 1, freq, time), each example masked on its own."""
 
-    def __init__(self, freq_masks: int = 2, freq_width: int = 6, time_masks: int = 2,
-                 time_width: int = 12) -> None:
+    def __init__(
+        self, freq_masks: int = 2, freq_width: int = 6, time_masks: int = 2, time_width: int = 12
+    ) -> None:
         super().__init__()
         self.masks = nn.ModuleList(
-            [torchaudio.transforms.FrequencyMasking(freq_width, iid_masks=True)
-             for _ in range(freq_masks)]
-            + [torchaudio.transforms.TimeMasking(time_width, iid_masks=True)
-               for _ in range(time_masks)]
+            [
+                torchaudio.transforms.FrequencyMasking(freq_width, iid_masks=True)
+                for _ in range(freq_masks)
+            ]
+            + [
+                torchaudio.transforms.TimeMasking(time_width, iid_masks=True)
+                for _ in range(time_masks)
+            ]
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -29,9 +34,15 @@ class SpecAugment(nn.Module):
 
 
 class Classifier(pl.LightningModule):
-    def __init__(self, net: nn.Module, n_classes: int, lr: float = 3e-3,
-                 weight_decay: float = 1e-4, label_smoothing: float = 0.0,
-                 augment: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        n_classes: int,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        label_smoothing: float = 0.0,
+        augment: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.net = net
         self.augment = augment
@@ -49,19 +60,28 @@ class Classifier(pl.LightningModule):
         logits = self(x)
         loss = self.loss(logits, y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True)
-        self.log("train_acc", accuracy(logits, y, "multiclass", num_classes=self.n_classes),
-                 on_step=False, on_epoch=True)
+        self.log(
+            "train_acc",
+            accuracy(logits, y, "multiclass", num_classes=self.n_classes),
+            on_step=False,
+            on_epoch=True,
+        )
         return loss
 
     def validation_step(self, batch, _):
         x, y = batch
         logits = self(x)
         self.log("val_loss", self.loss(logits, y), on_epoch=True, prog_bar=True)
-        self.log("val_acc", accuracy(logits, y, "multiclass", num_classes=self.n_classes),
-                 on_epoch=True, prog_bar=True)
+        self.log(
+            "val_acc",
+            accuracy(logits, y, "multiclass", num_classes=self.n_classes),
+            on_epoch=True,
+            prog_bar=True,
+        )
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches)
+            opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

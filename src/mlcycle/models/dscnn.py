@@ -22,17 +22,26 @@ class DSCNN(nn.Module):
     pooling, dropout and a linear classifier.
     """
 
-    def __init__(self, n_classes: int, in_channels: int = 1, width: int = 64,
-                 blocks: int = 4, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        n_classes: int,
+        in_channels: int = 1,
+        width: int = 64,
+        blocks: int = 4,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         layers = [conv_bn(in_channels, width, (5, 5), stride=(2, 2))]
         for i in range(blocks):
             stride = 2 if i == 1 else 1  # one more halving keeps CPU training fast
-            layers += [conv_bn(width, width, 3, stride=stride, groups=width),
-                       conv_bn(width, width, 1)]
+            layers += [
+                conv_bn(width, width, 3, stride=stride, groups=width),
+                conv_bn(width, width, 1),
+            ]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(width, n_classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(width, n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

@@ -31,10 +31,21 @@ def collect_keywords(params: DictConfig, root: Path) -> pd.DataFrame:
         spk = clip.speaker
         rel = Path(clip.label) / f"{spk.id}_{clip.word or 'noise'}_{len(rows):05d}.wav"
         write_wav(root / rel, clip.samples, cfg.sample_rate)
-        rows.append({"path": rel.as_posix(), "label": clip.label, "group": spk.id,
-                     "source": "keywords", "speaker": spk.id, "accent": spk.accent,
-                     "variant": spk.variant, "word": clip.word, "rate_wpm": spk.rate_wpm,
-                     "pitch": spk.pitch, **clip.meta})
+        rows.append(
+            {
+                "path": rel.as_posix(),
+                "label": clip.label,
+                "group": spk.id,
+                "source": "keywords",
+                "speaker": spk.id,
+                "accent": spk.accent,
+                "variant": spk.variant,
+                "word": clip.word,
+                "rate_wpm": spk.rate_wpm,
+                "pitch": spk.pitch,
+                **clip.meta,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -64,8 +75,13 @@ def collect(params: DictConfig) -> None:
         shutil.rmtree(out)
     staging.rename(out)
     counts = manifest["label"].value_counts().to_dict()
-    log.info("collected %d files into %s (%d defective on purpose): %s",
-             len(manifest), out, len(defects), counts)
+    log.info(
+        "collected %d files into %s (%d defective on purpose): %s",
+        len(manifest),
+        out,
+        len(defects),
+        counts,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

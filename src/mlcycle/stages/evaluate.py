@@ -31,8 +31,7 @@ CHECKPOINT = Path("models/model.ckpt")
 @torch.no_grad()
 def predict(net: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """Class probabilities for a batch of model inputs."""
-    return torch.cat([net(x[i : i + batch_size]).softmax(-1)
-                      for i in range(0, len(x), batch_size)])
+    return torch.cat([net(x[i : i + batch_size]).softmax(-1) for i in range(0, len(x), batch_size)])
 
 
 @torch.no_grad()
@@ -44,8 +43,10 @@ def latency_ms(net, featurizer, clip: bytes, runs: int) -> dict:
         net(featurizer([read_audio(clip)])).softmax(-1)
         if i >= 5:  # the first calls warm caches and allocators
             times.append((time.perf_counter() - start) * 1000)
-    return {"p50": round(float(np.percentile(times, 50)), 3),
-            "p95": round(float(np.percentile(times, 95)), 3)}
+    return {
+        "p50": round(float(np.percentile(times, 50)), 3),
+        "p95": round(float(np.percentile(times, 95)), 3),
+    }
 
 
 def model_size(net: torch.nn.Module) -> tuple[int, float]:
@@ -59,11 +60,18 @@ def scores(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
     return {
         "accuracy": round(float(accuracy_score(y, pred)), 4),
-        "macro_f1": round(float(f1_score(y, pred, labels=idx, average="macro",
-                                         zero_division=0)), 4),
-        "per_class": {lab: {"precision": round(float(p[i]), 4), "recall": round(float(r[i]), 4),
-                            "f1": round(float(f[i]), 4), "support": int(s[i])}
-                      for i, lab in enumerate(labels)},
+        "macro_f1": round(
+            float(f1_score(y, pred, labels=idx, average="macro", zero_division=0)), 4
+        ),
+        "per_class": {
+            lab: {
+                "precision": round(float(p[i]), 4),
+                "recall": round(float(r[i]), 4),
+                "f1": round(float(f[i]), 4),
+                "support": int(s[i]),
+            }
+            for i, lab in enumerate(labels)
+        },
     }
 
 
@@ -82,23 +90,37 @@ def evaluate(params: DictConfig) -> None:
     params_count, size_mb = model_size(net)
     metrics = {
         **scores(y, pred, labels),
-        "latency_ms": latency_ms(net, featurizer, Path(test["path"][0]).read_bytes(),
-                                 params.evaluate.latency_runs),
+        "latency_ms": latency_ms(
+            net, featurizer, Path(test["path"][0]).read_bytes(), params.evaluate.latency_runs
+        ),
         "params": params_count,
         "model_size_mb": size_mb,
         "test_examples": len(y),
     }
     write_json_atomic("metrics/eval.json", metrics)
     names = np.array(labels)
-    write_csv_atomic("plots/confusion.csv",
-                     pd.DataFrame({"actual": names[y], "predicted": names[pred]}))
+    write_csv_atomic(
+        "plots/confusion.csv", pd.DataFrame({"actual": names[y], "predicted": names[pred]})
+    )
     wrong = pred != y
-    write_csv_atomic("reports/misclassified.csv", pd.DataFrame({
-        "path": np.array(test["path"])[wrong], "label": names[y][wrong],
-        "predicted": names[pred][wrong], "confidence": conf.numpy()[wrong].round(4),
-    }).sort_values("confidence", ascending=False))
-    log.info("test accuracy %.4f, macro-F1 %.4f, latency p95 %.2f ms, %d params",
-             metrics["accuracy"], metrics["macro_f1"], metrics["latency_ms"]["p95"], params_count)
+    write_csv_atomic(
+        "reports/misclassified.csv",
+        pd.DataFrame(
+            {
+                "path": np.array(test["path"])[wrong],
+                "label": names[y][wrong],
+                "predicted": names[pred][wrong],
+                "confidence": conf.numpy()[wrong].round(4),
+            }
+        ).sort_values("confidence", ascending=False),
+    )
+    log.info(
+        "test accuracy %.4f, macro-F1 %.4f, latency p95 %.2f ms, %d params",
+        metrics["accuracy"],
+        metrics["macro_f1"],
+        metrics["latency_ms"]["p95"],
+        params_count,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,19 +44,27 @@ def featurize(params: DictConfig) -> None:
         rows = manifest[manifest["split"] == split]
         if rows.empty:
             raise StageError(f"split {split!r} is empty: no valid files were assigned to it")
-        feats[split] = (audio_features(featurizer, rows["path"].tolist(),
-                                       params.featurize.batch_size),
-                        torch.tensor([index[x] for x in rows["label"]]), rows["path"].tolist())
+        feats[split] = (
+            audio_features(featurizer, rows["path"].tolist(), params.featurize.batch_size),
+            torch.tensor([index[x] for x in rows["label"]]),
+            rows["path"].tolist(),
+        )
     featurizer.fit_stats(feats["train"][0])
     for split, (x, y, paths) in feats.items():
         data = {"x": featurizer.normalise(x).contiguous(), "y": y, "path": paths}
         write_with(OUT / f"{split}.pt", lambda p, d=data: torch.save(d, p))
         log.info("%s: %d examples, input %s", split, len(y), tuple(x.shape[1:]))
-    write_json_atomic(OUT / "stats.json", {
-        "task": params.task.name, "modality": "audio", "labels": labels,
-        "input_shape": list(feats["train"][0].shape[1:]), "audio": asdict(cfg),
-        **featurizer.stats(),
-    })
+    write_json_atomic(
+        OUT / "stats.json",
+        {
+            "task": params.task.name,
+            "modality": "audio",
+            "labels": labels,
+            "input_shape": list(feats["train"][0].shape[1:]),
+            "audio": asdict(cfg),
+            **featurizer.stats(),
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -37,9 +37,13 @@ class EpochReport(pl.Callback):
 
     def on_train_epoch_end(self, trainer, _):
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        log.info("epoch %d: train_loss %.4f val_loss %.4f val_acc %.4f", trainer.current_epoch,
-                 m.get("train_loss", float("nan")), m.get("val_loss", float("nan")),
-                 m.get("val_acc", float("nan")))
+        log.info(
+            "epoch %d: train_loss %.4f val_loss %.4f val_acc %.4f",
+            trainer.current_epoch,
+            m.get("train_loss", float("nan")),
+            m.get("val_loss", float("nan")),
+            m.get("val_acc", float("nan")),
+        )
 
 
 def train(params: DictConfig) -> None:
@@ -51,18 +55,30 @@ def train(params: DictConfig) -> None:
     augment = SpecAugment(**cfg.spec_augment) if params.task.modality == "audio" else None
     model = Classifier(net, len(labels), cfg.lr, cfg.weight_decay, cfg.label_smoothing, augment)
     # Stored in the checkpoint so that evaluate and serving rebuild the same network.
-    model.save_hyperparameters({"model": OmegaConf.to_container(params.model),
-                                "n_classes": len(labels), "labels": labels})
+    model.save_hyperparameters(
+        {"model": OmegaConf.to_container(params.model), "n_classes": len(labels), "labels": labels}
+    )
     checkpoint = pl.callbacks.ModelCheckpoint(
-        dirpath=MODELS, filename="model", monitor="val_acc", mode="max", save_top_k=1,
-        enable_version_counter=False)
+        dirpath=MODELS,
+        filename="model",
+        monitor="val_acc",
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
     stop = pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=cfg.patience)
     logger = DVCLiveLogger(dir=str(CURVES), dvcyaml=False, save_dvc_exp=False, report=None)
     trainer = pl.Trainer(
-        accelerator="auto", devices=1, max_epochs=cfg.max_epochs, deterministic=True,
-        callbacks=[checkpoint, stop, EpochReport()], logger=logger,
-        enable_progress_bar=sys.stderr.isatty(), enable_model_summary=False,
-        limit_train_batches=cfg.limit_train_batches or 1.0, log_every_n_steps=1,
+        accelerator="auto",
+        devices=1,
+        max_epochs=cfg.max_epochs,
+        deterministic=True,
+        callbacks=[checkpoint, stop, EpochReport()],
+        logger=logger,
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        limit_train_batches=cfg.limit_train_batches or 1.0,
+        log_every_n_steps=1,
     )
     g = torch.Generator().manual_seed(params.seed)
     train_loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
@@ -72,15 +88,23 @@ def train(params: DictConfig) -> None:
     seconds = time.perf_counter() - start
     epochs = trainer.current_epoch
     seen = epochs * min(len(train_loader), trainer.num_training_batches) * cfg.batch_size
-    write_json_atomic(METRICS, {
-        "best_val_acc": round(float(checkpoint.best_model_score), 4),
-        "epochs": epochs,
-        "device": str(trainer.strategy.root_device.type),
-        "train_seconds": round(seconds, 1),
-        "train_samples_per_s": round(seen / seconds, 1),
-    })
-    log.info("best val_acc %.4f after %d epochs on %s (%.0f s)", checkpoint.best_model_score,
-             epochs, trainer.strategy.root_device, seconds)
+    write_json_atomic(
+        METRICS,
+        {
+            "best_val_acc": round(float(checkpoint.best_model_score), 4),
+            "epochs": epochs,
+            "device": str(trainer.strategy.root_device.type),
+            "train_seconds": round(seconds, 1),
+            "train_samples_per_s": round(seen / seconds, 1),
+        },
+    )
+    log.info(
+        "best val_acc %.4f after %d epochs on %s (%.0f s)",
+        checkpoint.best_model_score,
+        epochs,
+        trainer.strategy.root_device,
+        seconds,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

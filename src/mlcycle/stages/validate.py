@@ -47,8 +47,9 @@ def check_files(raw: pd.DataFrame, root: Path, params: DictConfig) -> tuple[list
                 raise Invalid("unknown_label", f"label {row['label']!r} is not in task.labels")
             facts = check_audio(root / row["path"], params.validate.audio)
         except Invalid as e:
-            rejected.append({"path": row["path"], "label": row["label"],
-                             "reason": e.reason, "detail": str(e)})
+            rejected.append(
+                {"path": row["path"], "label": row["label"], "reason": e.reason, "detail": str(e)}
+            )
             continue
         valid.append({**row, **vars(facts)})
     return valid, rejected
@@ -65,21 +66,35 @@ def drop_duplicates(valid: pd.DataFrame) -> tuple[pd.DataFrame, list]:
             conflict = ", ".join(sorted(rows["label"].unique()))
             for i, r in rows.iterrows():
                 keep[i] = False
-                rejected.append({"path": r["path"], "label": r["label"], "reason":
-                                 "duplicate_conflict", "detail": "same content as "
-                                 f"{len(rows) - 1} other file(s) with labels {conflict}"})
+                rejected.append(
+                    {
+                        "path": r["path"],
+                        "label": r["label"],
+                        "reason": "duplicate_conflict",
+                        "detail": "same content as "
+                        f"{len(rows) - 1} other file(s) with labels {conflict}",
+                    }
+                )
         else:
             first = rows.iloc[0]["path"]
             for i, r in rows.iloc[1:].iterrows():
                 keep[i] = False
-                rejected.append({"path": r["path"], "label": r["label"],
-                                 "reason": "duplicate", "detail": f"same content as {first}"})
+                rejected.append(
+                    {
+                        "path": r["path"],
+                        "label": r["label"],
+                        "reason": "duplicate",
+                        "detail": f"same content as {first}",
+                    }
+                )
     return valid[keep], rejected
 
 
 def data_metrics(valid: pd.DataFrame, rejected: pd.DataFrame, total: int) -> dict:
-    per_split = {s: valid.loc[valid["split"] == s, "label"].value_counts().sort_index()
-                 .to_dict() for s in SPLITS}
+    per_split = {
+        s: valid.loc[valid["split"] == s, "label"].value_counts().sort_index().to_dict()
+        for s in SPLITS
+    }
     return {
         "collected": total,
         "valid": len(valid),
@@ -99,25 +114,35 @@ def enforce_limits(metrics: dict, params: DictConfig) -> None:
             f"{metrics['rejected']} of {metrics['collected']} files rejected "
             f"({metrics['rejected_fraction']:.1%} > validate.max_rejected_fraction="
             f"{cfg.max_rejected_fraction:.1%}); by reason: {metrics['rejected_by_reason']}"
-            f" — see {OUT / 'rejected.csv'}")
+            f" — see {OUT / 'rejected.csv'}"
+        )
     train = metrics["per_class"]["train"]
     for label in params.task.labels:
         if train.get(label, 0) < cfg.min_per_class:
-            raise StageError(f"class {label!r} has {train.get(label, 0)} valid training files, "
-                             f"fewer than validate.min_per_class={cfg.min_per_class}")
+            raise StageError(
+                f"class {label!r} has {train.get(label, 0)} valid training files, "
+                f"fewer than validate.min_per_class={cfg.min_per_class}"
+            )
 
 
 def validate(params: DictConfig) -> None:
     root = Path(params.collect.out_dir)
     raw = read_raw_manifest(root / "manifest.csv")
     valid_rows, rejected_rows = check_files(raw, root, params)
-    valid = pd.DataFrame(valid_rows, columns=list(raw.columns) + [
-        "sha256", "duration_s", "sample_rate", "channels", "rms_dbfs"])
+    valid = pd.DataFrame(
+        valid_rows,
+        columns=list(raw.columns) + ["sha256", "duration_s", "sample_rate", "channels", "rms_dbfs"],
+    )
     valid, duplicates = drop_duplicates(valid)
-    valid = valid.assign(split=[split_of(g, params.validate.val_fraction,
-                                         params.validate.test_fraction) for g in valid["group"]])
-    rejected = pd.DataFrame(rejected_rows + duplicates, columns=["path", "label", "reason",
-                                                                   "detail"])
+    valid = valid.assign(
+        split=[
+            split_of(g, params.validate.val_fraction, params.validate.test_fraction)
+            for g in valid["group"]
+        ]
+    )
+    rejected = pd.DataFrame(
+        rejected_rows + duplicates, columns=["path", "label", "reason", "detail"]
+    )
     assert len(valid) + len(rejected) == len(raw), "a collected file was lost in validation"
     # Paths in the validated manifest are relative to the project root, ready to read.
     valid["path"] = [(root / p).as_posix() for p in valid["path"]]
@@ -126,8 +151,13 @@ def validate(params: DictConfig) -> None:
     write_csv_atomic(OUT / "rejected.csv", Rejected.validate(rejected))
     metrics = data_metrics(valid, rejected, len(raw))
     write_json_atomic(METRICS, metrics)
-    log.info("%d valid, %d rejected %s; split sizes %s", metrics["valid"], metrics["rejected"],
-             metrics["rejected_by_reason"], metrics["split_sizes"])
+    log.info(
+        "%d valid, %d rejected %s; split sizes %s",
+        metrics["valid"],
+        metrics["rejected"],
+        metrics["rejected_by_reason"],
+        metrics["split_sizes"],
+    )
     enforce_limits(metrics, params)
 
 

@@ -1,0 +1,120 @@
+"""End to end: `dvc repro`, `dvc exp run`, `dvc metrics diff`, `dvc plots show` on a tiny
+configuration, in a temporary git copy of the project (never in the working tree)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import ROOT, SMALL
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+def sh(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The project's files copied to a fresh git repository, conf/ shrunk by SMALL."""
+    dest = tmp_path_factory.mktemp("project")
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    for name in filter(None, files):
+        if (ROOT / name).is_file() and not name.startswith(("data/", "models/")):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    for name in ("dvc.lock", "metrics", "plots", "reports"):  # start from nothing
+        shutil.rmtree(dest / name, ignore_errors=True)
+        (dest / name).unlink(missing_ok=True) if (dest / name).is_file() else None
+    conf = OmegaConf.load(dest / "conf/config.yaml")
+    OmegaConf.save(OmegaConf.merge(conf, OmegaConf.from_dotlist(SMALL)), dest / "conf/config.yaml")
+    sh(dest, sys.executable, "-m", "mlcycle.config")
+    sh(dest, "git", "init", "-q")
+    sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def reproduced(project: Path) -> str:
+    out = sh(project, "dvc", "repro")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run")
+    return out
+
+
+def test_repro_runs_every_stage_and_writes_outputs(project, reproduced):
+    for stage in ("collect", "validate", "featurize", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in reproduced
+    for out in (
+        "data/raw/manifest.csv",
+        "data/validated/manifest.csv",
+        "data/validated/rejected.csv",
+        "data/features/stats.json",
+        "models/model.ckpt",
+        "metrics/data.json",
+        "metrics/train.json",
+        "metrics/eval.json",
+        "plots/confusion.csv",
+        "reports/misclassified.csv",
+    ):
+        assert (project / out).is_file(), out
+    metrics = json.loads((project / "metrics/eval.json").read_text())
+    assert 0 <= metrics["accuracy"] <= 1 and metrics["params"] > 0
+
+
+def test_second_repro_is_up_to_date(project, reproduced):
+    out = sh(project, "dvc", "repro")
+    assert "Running stage" not in out
+    assert "up to date" in out
+
+
+def test_exp_run_on_train_param_reruns_only_train_and_evaluate(project, reproduced):
+    out = sh(project, "dvc", "exp", "run", "-n", "faster", "-S", "train.lr=0.02")
+    ran = {
+        s
+        for s in ("collect", "validate", "featurize", "train", "evaluate")
+        if f"Running stage '{s}'" in out
+    }
+    assert ran == {"train", "evaluate"}, out
+    # Hydra composition wrote the override into params.yaml for the experiment.
+    assert OmegaConf.load(project / "params.yaml").train.lr == 0.02
+    table = sh(project, "dvc", "exp", "show", "--csv")
+    header, *rows = list(csv.reader(io.StringIO(table)))
+    lr, acc = header.index("train.lr"), header.index("accuracy")
+    by_name = {row[header.index("Experiment")]: row for row in rows}
+    assert by_name["faster"][lr] == "0.02"
+    assert by_name["faster"][acc] != ""
+    diff = sh(project, "dvc", "metrics", "diff", "HEAD", "faster", "--json")
+    assert "metrics/eval.json" in json.loads(diff)
+
+
+def test_plots_show_renders_curves_and_confusion(project, reproduced, tmp_path):
+    sh(project, "dvc", "plots", "show", "-o", str(tmp_path / "plots"))
+    html = (tmp_path / "plots/index.html").read_text()
+    assert "confusion.csv" in html and "val/acc.tsv" in html
