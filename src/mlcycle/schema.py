@@ -89,9 +89,10 @@ class SpecAugment:
 
 @dataclass
 class Train:
-    max_epochs: int = 20
+    max_epochs: int = 15
     batch_size: int = 64
-    lr: float = 0.003
+    lr: float = 0.01
+    warmup_fraction: float = 0.1
     weight_decay: float = 0.0001
     patience: int = 4
     label_smoothing: float = 0.05

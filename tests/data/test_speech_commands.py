@@ -61,3 +61,11 @@ def test_every_label_of_the_task_is_produced():
         "_unknown_",
         "_silence_",
     }
+
+
+def test_growing_the_collection_keeps_existing_speakers_clips():
+    small = list(speech_commands.synthesise(small_source(speakers=2), seed=3))
+    grown = list(speech_commands.synthesise(small_source(speakers=4), seed=3))
+    assert len(grown) == 2 * len(small)
+    for x, y in zip(small, grown):
+        assert x.speaker == y.speaker and np.array_equal(x.samples, y.samples)

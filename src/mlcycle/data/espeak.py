@@ -3,8 +3,8 @@
 eSpeak NG keeps global state: one :class:`Espeak` per process, used from one thread.
 The ctypes callback object is held on the instance so the C library never calls freed memory.
 Its output also depends on every utterance spoken before in the process (the waveform
-generator carries its state on), so :func:`speak_batches` speaks each batch in a freshly
-forked process: a batch's audio depends only on the batch, never on what ran earlier.
+generator carries its state on), so callers speak through :func:`in_fresh_processes`:
+what a call returns depends only on its arguments, never on what ran earlier.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -22,6 +23,10 @@ _RATE, _PITCH = 1, 3
 _CALLBACK = ctypes.CFUNCTYPE(
     ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
 )
+
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class EspeakError(RuntimeError):
@@ -72,6 +77,11 @@ class Espeak:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         return 0
 
+    def reset_random(self, seed: int = 0) -> None:
+        """Seed the noise of breathy and whispered voices (libc rand() and eSpeak's own)."""
+        ctypes.CDLL(None).srand(seed)
+        self._lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
+
     def synth(self, text: str, voice: str, rate_wpm: int = 175, pitch: int = 50) -> np.ndarray:
         """Speak `text` with `voice` (e.g. ``en-gb-scotland+f3``); int16 samples."""
         if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
@@ -88,9 +98,6 @@ class Espeak:
         return np.concatenate(self._chunks)
 
 
-Utterance = tuple[str, str, int, int]  # text, voice, rate (words/min), pitch (0-99)
-
-
 def variants() -> list[str]:
     """Voice variants shipped with the data (names usable after `+` in a voice name)."""
     import espeakng_loader
@@ -99,19 +106,11 @@ def variants() -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file() and " " not in p.name)
 
 
-def _speak_batch(batch: Sequence[Utterance]) -> tuple[int, list[np.ndarray]]:
-    engine = Espeak.get()
-    # Breathy and whispered voices draw noise from libc rand() (and eSpeak's own seed):
-    # the parent process may have moved that state, so fix it for the batch.
-    ctypes.CDLL(None).srand(0)
-    engine._lib.espeak_ng_SetRandSeed(ctypes.c_long(0))
-    return engine.sample_rate, [engine.synth(*u) for u in batch]
+def in_fresh_processes(fn: Callable[[T], R], items: Sequence[T], workers: int = 2) -> Iterator[R]:
+    """Yield fn(item) for each item in order, each call in a newly forked process.
 
-
-def speak_batches(
-    batches: Sequence[Sequence[Utterance]], workers: int = 2
-) -> Iterator[tuple[int, list[np.ndarray]]]:
-    """Speak each batch in a fresh process; yields (sample_rate, int16 arrays) in order."""
+    The parent never speaks, so every child starts from the same eSpeak state.
+    """
     context = multiprocessing.get_context("fork")
     with context.Pool(processes=max(1, workers), maxtasksperchild=1) as pool:
-        yield from pool.imap(_speak_batch, batches)
+        yield from pool.imap(fn, items)

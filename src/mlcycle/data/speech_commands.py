@@ -12,9 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torchaudio
+from omegaconf import OmegaConf
 
 from mlcycle.data import espeak
 from mlcycle.data.recording import background, record
+from mlcycle.schema import KeywordsSource
 
 UNKNOWN, SILENCE = "_unknown_", "_silence_"
 
@@ -70,47 +72,64 @@ def speaker_script(cfg, speaker_index: int, seed: int) -> list[tuple[str, str]]:
     return script
 
 
+SPEAKERS_PER_PROCESS = 10
+
+
+def record_speakers(job: tuple[KeywordsSource, int, list[tuple[int, Speaker]]]) -> list[Clip]:
+    """Every clip of a block of speakers; runs in a fresh process (espeak.in_fresh_processes)."""
+    cfg, seed, block = job
+    torch.set_num_threads(1)  # a forked child must not use the parent's OpenMP pool
+    engine = espeak.Espeak.get()
+    engine.reset_random(seed)
+    resample = torchaudio.transforms.Resample(engine.sample_rate, cfg.sample_rate)
+    length = int(round(cfg.duration_s * cfg.sample_rate))
+    clips = []
+    for s_index, speaker in block:
+        clips += record_speaker(cfg, seed, s_index, speaker, engine, resample, length)
+    return clips
+
+
+def record_speaker(cfg, seed, s_index, speaker, engine, resample, length) -> list[Clip]:
+    clips = []
+    for c_index, (label, word) in enumerate(speaker_script(cfg, s_index, seed)):
+        rng = np.random.default_rng([seed, 3, s_index, c_index])
+        if label == SILENCE:
+            samples, meta = background(length, cfg.sample_rate, rng, (-50.0, -25.0))
+        else:
+            raw = engine.synth(word, speaker.voice, speaker.rate_wpm, speaker.pitch)
+            with torch.no_grad():
+                speech = resample(torch.from_numpy(raw.astype(np.float32) / 32768.0))
+            samples, meta = record(
+                speech.numpy(),
+                cfg.sample_rate,
+                length,
+                rng,
+                gain_db=tuple(cfg.gain_db),
+                snr_db=tuple(cfg.snr_db),
+                reverb_probability=cfg.reverb_probability,
+            )
+        clips.append(Clip(label, word, speaker, samples, meta))
+    return clips
+
+
 def synthesise(cfg, seed: int, workers: int = 2) -> Iterator[Clip]:
     """Yield every clip of the collection, speaker by speaker.
 
-    Each speaker is spoken in a fresh eSpeak process, so a speaker's clips depend only on
-    (seed, speaker index): the same whatever else was synthesised, and unchanged when
-    `cfg.speakers` grows.
+    Speakers are recorded in fixed blocks of SPEAKERS_PER_PROCESS, each block in a fresh
+    process (`workers` at a time), so a speaker's clips depend only on (seed, speaker
+    index): the same whatever else ran before, and unchanged when `cfg.speakers` grows.
     """
     if set(cfg.words) & set(cfg.unknown_words):
         raise ValueError(
             f"collect.keywords: {sorted(set(cfg.words) & set(cfg.unknown_words))} "
             "are both keywords and unknown words"
         )
-    speakers = make_speakers(cfg, seed, espeak.variants())
-    scripts = [speaker_script(cfg, i, seed) for i in range(len(speakers))]
-    batches = [
-        [(word, spk.voice, spk.rate_wpm, spk.pitch) for label, word in script if label != SILENCE]
-        for spk, script in zip(speakers, scripts)
+    source = OmegaConf.to_object(cfg) if OmegaConf.is_config(cfg) else cfg
+    speakers = make_speakers(source, seed, espeak.variants())
+    indexed = list(enumerate(speakers))
+    jobs = [
+        (source, seed, indexed[i : i + SPEAKERS_PER_PROCESS])
+        for i in range(0, len(indexed), SPEAKERS_PER_PROCESS)
     ]
-    length = int(round(cfg.duration_s * cfg.sample_rate))
-    resamplers: dict[int, torchaudio.transforms.Resample] = {}
-    spoken = espeak.speak_batches(batches, workers)
-    for s_index, (speaker, script) in enumerate(zip(speakers, scripts)):
-        rate, audio = next(spoken)
-        if rate not in resamplers:
-            resamplers[rate] = torchaudio.transforms.Resample(rate, cfg.sample_rate)
-        speech_iter = iter(audio)
-        for c_index, (label, word) in enumerate(script):
-            rng = np.random.default_rng([seed, 3, s_index, c_index])
-            if label == SILENCE:
-                samples, meta = background(length, cfg.sample_rate, rng, (-50.0, -25.0))
-            else:
-                raw = next(speech_iter)
-                with torch.no_grad():
-                    speech = resamplers[rate](torch.from_numpy(raw.astype(np.float32) / 32768))
-                samples, meta = record(
-                    speech.numpy(),
-                    cfg.sample_rate,
-                    length,
-                    rng,
-                    gain_db=tuple(cfg.gain_db),
-                    snr_db=tuple(cfg.snr_db),
-                    reverb_probability=cfg.reverb_probability,
-                )
-            yield Clip(label, word, speaker, samples, meta)
+    for clips in espeak.in_fresh_processes(record_speakers, jobs, workers):
+        yield from clips

@@ -41,13 +41,14 @@ class Classifier(pl.LightningModule):
         lr: float = 3e-3,
         weight_decay: float = 1e-4,
         label_smoothing: float = 0.0,
+        warmup_fraction: float = 0.1,
         augment: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.net = net
         self.augment = augment
         self.n_classes = n_classes
-        self.lr, self.weight_decay = lr, weight_decay
+        self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction
         self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -82,6 +83,9 @@ class Classifier(pl.LightningModule):
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches
+            opt,
+            max_lr=self.lr,
+            total_steps=self.trainer.estimated_stepping_batches,
+            pct_start=self.warmup_fraction,
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

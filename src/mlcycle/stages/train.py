@@ -53,7 +53,15 @@ def train(params: DictConfig) -> None:
     labels = json.loads((FEATURES / "stats.json").read_text())["labels"]
     net = instantiate(params.model, n_classes=len(labels), _convert_="all")
     augment = SpecAugment(**cfg.spec_augment) if params.task.modality == "audio" else None
-    model = Classifier(net, len(labels), cfg.lr, cfg.weight_decay, cfg.label_smoothing, augment)
+    model = Classifier(
+        net,
+        len(labels),
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        label_smoothing=cfg.label_smoothing,
+        warmup_fraction=cfg.warmup_fraction,
+        augment=augment,
+    )
     # Stored in the checkpoint so that evaluate and serving rebuild the same network.
     model.save_hyperparameters(
         {"model": OmegaConf.to_container(params.model), "n_classes": len(labels), "labels": labels}
