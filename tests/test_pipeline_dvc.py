@@ -55,6 +55,7 @@ def project(tmp_path_factory) -> Path:
     OmegaConf.save(OmegaConf.merge(conf, OmegaConf.from_dotlist(SMALL)), dest / "conf/config.yaml")
     sh(dest, sys.executable, "-m", "mlcycle.config")
     sh(dest, "git", "init", "-q")
+    sh(dest, "dvc", "config", "hydra.config_name", "smoke")
     sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
     sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
     return dest

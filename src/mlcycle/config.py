@@ -72,13 +72,15 @@ def load(overrides: list[str] | None = None, path: Path = PARAMS_FILE) -> DictCo
     return validate(cfg)
 
 
-def compose(overrides: list[str] | None = None, conf_dir: Path = CONF_DIR) -> str:
+def compose(
+    overrides: list[str] | None = None, conf_dir: Path = CONF_DIR, config_name: str = "config"
+) -> str:
     """Compose conf/ with Hydra exactly as `dvc exp run` does; returns the YAML text."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(str(conf_dir.resolve()), version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=list(overrides or []))
+        cfg = hydra_compose(config_name=config_name, overrides=list(overrides or []))
     OmegaConf.resolve(cfg)
     validate(cfg)
     return OmegaConf.to_yaml(cfg)
@@ -92,8 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Compose conf/ into params.yaml.")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. task=keywords")
     parser.add_argument("--check", action="store_true", help="fail if params.yaml differs")
+    parser.add_argument("--config-name", default="config", help="primary config in conf/")
     args = parser.parse_args(argv)
-    text = compose(args.overrides)
+    try:
+        text = compose(args.overrides, config_name=args.config_name)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.check:
         if not PARAMS_FILE.exists() or PARAMS_FILE.read_text() != text:
             print("params.yaml differs from conf/: run `make params`", file=sys.stderr)

@@ -7,7 +7,7 @@ wrong type fails with the key's full name before any work starts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 
 @dataclass
@@ -36,22 +36,53 @@ class KeywordsSource:
 
 
 @dataclass
+class DigitsSource:
+    sizes: list[int] = field(default_factory=lambda: [8, 12, 16, 24, 32])
+    modes: list[str] = field(default_factory=lambda: ["L", "RGB"])
+    limit: int = 0  # 0: all 1,797 digits
+
+
+@dataclass
+class FolderSource:
+    root: str = "data/external"  # <root>/<label>/<file>
+
+
+@dataclass
+class ManifestSource:
+    csv: str = "data/external/manifest.csv"  # path,label[,group]; paths relative to its folder
+
+
+@dataclass
 class Collect:
-    source: str = "keywords"
+    sources: list[str] = field(default_factory=lambda: ["keywords"])
     out_dir: str = "data/raw"
     defect_fraction: float = 0.01
-    keywords: KeywordsSource | None = None
+    workers: int = 2
+    keywords: Optional[KeywordsSource] = None
+    digits: Optional[DigitsSource] = None
+    folder: FolderSource = field(default_factory=FolderSource)
+    manifest: ManifestSource = field(default_factory=ManifestSource)
 
 
 @dataclass
 class AudioChecks:
     # null accepts any sample rate / channel count (featurize converts them).
-    sample_rate: int | None = 16000
-    channels: int | None = 1
+    sample_rate: Optional[int] = 16000
+    channels: Optional[int] = 1
     min_duration_s: float = 0.5
     max_duration_s: float = 2.0
     silence_dbfs: float = -60.0
     max_clipped_fraction: float = 0.01
+
+
+@dataclass
+class ImageChecks:
+    min_size: int = 8
+    max_size: int = 4096
+    max_pixels: int = 25_000_000  # decompression-bomb guard, checked before decoding
+    modes: list[str] = field(
+        default_factory=lambda: ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr"]
+    )
 
 
 @dataclass
@@ -61,6 +92,7 @@ class Validate:
     max_rejected_fraction: float = 0.05
     min_per_class: int = 20
     audio: AudioChecks = field(default_factory=AudioChecks)
+    image: ImageChecks = field(default_factory=ImageChecks)
 
 
 @dataclass
@@ -74,9 +106,17 @@ class AudioFeatures:
 
 
 @dataclass
+class ImageFeatures:
+    size: int = 16
+    channels: int = 1
+    max_pixels: int = 25_000_000
+
+
+@dataclass
 class Featurize:
     batch_size: int = 256
-    audio: AudioFeatures | None = None
+    audio: Optional[AudioFeatures] = None
+    image: Optional[ImageFeatures] = None
 
 
 @dataclass
@@ -96,7 +136,8 @@ class Train:
     weight_decay: float = 0.0001
     patience: int = 4
     label_smoothing: float = 0.05
-    spec_augment: SpecAugment = field(default_factory=SpecAugment)
+    spec_augment: SpecAugment = field(default_factory=SpecAugment)  # audio tasks
+    max_shift: int = 2  # image tasks: random shift of up to this many pixels
     # Stop after this many training batches per epoch (0 = all); for quick smoke runs.
     limit_train_batches: int = 0
 

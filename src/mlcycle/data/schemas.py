@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
@@ -16,18 +18,24 @@ class RawManifest(pa.DataFrameModel):
     group: Series[str] = pa.Field(nullable=False)  # split key: speaker, writer, patient...
     source: Series[str]  # which source collected the row
     # Metadata of the built-in keywords source (optional for other sources).
-    speaker: Series[str] | None = pa.Field(nullable=True)
-    accent: Series[str] | None = pa.Field(nullable=True)
-    variant: Series[str] | None = pa.Field(nullable=True)
-    word: Series[str] | None = pa.Field(nullable=True)
-    rate_wpm: Series[float] | None = pa.Field(nullable=True)
-    pitch: Series[float] | None = pa.Field(nullable=True)
-    gain_db: Series[float] | None = pa.Field(nullable=True)
-    snr_db: Series[float] | None = pa.Field(nullable=True)
-    noise: Series[str] | None = pa.Field(nullable=True)
-    reverb_rt60_s: Series[float] | None = pa.Field(nullable=True, ge=0)
+    speaker: Optional[Series[str]] = pa.Field(nullable=True)
+    accent: Optional[Series[str]] = pa.Field(nullable=True)
+    variant: Optional[Series[str]] = pa.Field(nullable=True)
+    word: Optional[Series[str]] = pa.Field(nullable=True)
+    rate_wpm: Optional[Series[float]] = pa.Field(nullable=True)
+    pitch: Optional[Series[float]] = pa.Field(nullable=True)
+    gain_db: Optional[Series[float]] = pa.Field(nullable=True)
+    snr_db: Optional[Series[float]] = pa.Field(nullable=True)
+    noise: Optional[Series[str]] = pa.Field(nullable=True)
+    reverb_rt60_s: Optional[Series[float]] = pa.Field(nullable=True, ge=0)
+    # Metadata of the built-in digits source.
+    width: Optional[Series[float]] = pa.Field(nullable=True)
+    height: Optional[Series[float]] = pa.Field(nullable=True)
+    mode: Optional[Series[str]] = pa.Field(nullable=True)
     # The defect injected on purpose ("" for none); validate never reads it.
-    defect: Series[str] | None = pa.Field(nullable=True)
+    defect: Optional[Series[str]] = pa.Field(nullable=True)
+    # A problem found while collecting (e.g. "outside_root: ..."): validate rejects the row.
+    problem: Optional[Series[str]] = pa.Field(nullable=True)
 
     class Config:
         strict = True
@@ -39,10 +47,13 @@ class ValidatedManifest(RawManifest):
 
     split: Series[str] = pa.Field(isin=list(SPLITS))
     sha256: Series[str] = pa.Field(str_length={"min_value": 64, "max_value": 64})
-    duration_s: Series[float] = pa.Field(ge=0)
-    sample_rate: Series[int] = pa.Field(gt=0)
-    channels: Series[int] = pa.Field(gt=0)
-    rms_dbfs: Series[float]
+    # Facts measured by validate: audio...
+    duration_s: Optional[Series[float]] = pa.Field(ge=0, nullable=True)
+    sample_rate: Optional[Series[float]] = pa.Field(gt=0, nullable=True)
+    channels: Optional[Series[float]] = pa.Field(gt=0, nullable=True)
+    rms_dbfs: Optional[Series[float]] = pa.Field(nullable=True)
+    # ...or images (width, height and mode are shared with the digits metadata above).
+    brightness: Optional[Series[float]] = pa.Field(nullable=True)
 
 
 class Rejected(pa.DataFrameModel):

@@ -8,10 +8,13 @@ AudioFeaturizer:  both, plus the training-split normalisation from stats.json
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torchaudio
+
+from mlcycle.data.audio_io import read_audio
 
 MAX_GAIN_DB = 40.0  # never amplify near-silence by more than this
 
@@ -95,6 +98,10 @@ class AudioFeaturizer:
     def from_stats(cls, stats: dict) -> AudioFeaturizer:
         """Rebuild the featurizer that wrote `stats` (data/features/stats.json)."""
         return cls(AudioConfig(**stats["audio"]), stats["mean"], stats["std"])
+
+    def decode(self, source: str | Path | bytes) -> tuple[np.ndarray, int]:
+        """Encoded audio (path or bytes) -> ((channels, samples), sample_rate)."""
+        return read_audio(source)
 
     @torch.no_grad()
     def raw_features(self, waves: list[tuple[np.ndarray, int]]) -> torch.Tensor:

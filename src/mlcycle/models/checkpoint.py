@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -21,11 +22,16 @@ def load_network(path: str | Path) -> tuple[nn.Module, dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         hp = ckpt["hyper_parameters"]
-        net = instantiate(hp["model"], n_classes=hp["n_classes"], _convert_="all")
+        net = instantiate(
+            hp["model"],
+            n_classes=hp["n_classes"],
+            in_channels=hp.get("in_channels", 1),
+            _convert_="all",
+        )
         state = {
             k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
         }
         net.load_state_dict(state)
-    except (KeyError, RuntimeError, EOFError, ValueError) as e:
+    except (KeyError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
         raise CheckpointError(f"cannot load {path}: {type(e).__name__}: {e}") from None
     return net.eval(), hp

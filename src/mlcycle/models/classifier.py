@@ -33,6 +33,25 @@ class SpecAugment(nn.Module):
         return x
 
 
+class RandomShift(nn.Module):
+    """Shift each image of (batch, C, H, W) by up to `max_shift` pixels (edges replicated)."""
+
+    def __init__(self, max_shift: int = 2) -> None:
+        super().__init__()
+        self.max_shift = max_shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.max_shift
+        if m <= 0:
+            return x
+        padded = nn.functional.pad(x, (m, m, m, m), mode="replicate")
+        h, w = x.shape[-2:]
+        offsets = torch.randint(0, 2 * m + 1, (x.shape[0], 2))
+        return torch.stack(
+            [padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())]
+        )
+
+
 class Classifier(pl.LightningModule):
     def __init__(
         self,

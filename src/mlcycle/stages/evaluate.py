@@ -19,8 +19,7 @@ from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from mlcycle.atomic import write_csv_atomic, write_json_atomic
-from mlcycle.data.audio_io import read_audio
-from mlcycle.features.audio import AudioFeaturizer
+from mlcycle.features.featurizer import from_stats
 from mlcycle.models.checkpoint import CheckpointError, load_network
 from mlcycle.stages._main import StageError, log, run_stage
 
@@ -35,12 +34,12 @@ def predict(net: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> tor
 
 
 @torch.no_grad()
-def latency_ms(net, featurizer, clip: bytes, runs: int) -> dict:
-    """Single-clip CPU latency from encoded bytes to probabilities: decode, featurize, net."""
+def latency_ms(net, featurizer, example: bytes, runs: int) -> dict:
+    """Single-example CPU latency from encoded bytes to probabilities: decode, featurize, net."""
     times = []
     for i in range(runs + 5):
         start = time.perf_counter()
-        net(featurizer([read_audio(clip)])).softmax(-1)
+        net(featurizer([featurizer.decode(example)])).softmax(-1)
         if i >= 5:  # the first calls warm caches and allocators
             times.append((time.perf_counter() - start) * 1000)
     return {
@@ -86,7 +85,7 @@ def evaluate(params: DictConfig) -> None:
     probs = predict(net, test["x"])
     conf, pred = probs.max(-1)
     y, pred = test["y"].numpy(), pred.numpy()
-    featurizer = AudioFeaturizer.from_stats(stats)
+    featurizer = from_stats(stats)
     params_count, size_mb = model_size(net)
     metrics = {
         **scores(y, pred, labels),

@@ -6,37 +6,38 @@ Normalisation statistics come from the training split only.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from mlcycle.atomic import write_json_atomic, write_with
-from mlcycle.data.audio_io import read_audio
 from mlcycle.data.schemas import SPLITS, ValidatedManifest, read_table
-from mlcycle.features.audio import AudioConfig, AudioFeaturizer
+from mlcycle.features.featurizer import Featurizer, build
 from mlcycle.stages._main import StageError, log, run_stage
 
 MANIFEST = Path("data/validated/manifest.csv")
 OUT = Path("data/features")
 
 
-def audio_features(featurizer: AudioFeaturizer, paths: list[str], batch_size: int):
+def compute(featurizer: Featurizer, paths: list[str], batch_size: int) -> torch.Tensor:
+    """Un-normalised features of the files at `paths`, decoded batch by batch."""
     chunks = []
     for i in range(0, len(paths), batch_size):
-        chunks.append(featurizer.raw_features([read_audio(p) for p in paths[i : i + batch_size]]))
-    return torch.cat(chunks) if chunks else torch.empty(0)
+        batch = [featurizer.decode(p) for p in paths[i : i + batch_size]]
+        chunks.append(featurizer.raw_features(batch))
+    return torch.cat(chunks)
 
 
 def featurize(params: DictConfig) -> None:
     if not MANIFEST.is_file():
         raise StageError(f"{MANIFEST} not found (run the validate stage first)")
     manifest = read_table(MANIFEST, ValidatedManifest)
-    if params.featurize.audio is None:
-        raise StageError("featurize.audio is not set for this audio task")
-    cfg = AudioConfig(**OmegaConf.to_object(params.featurize.audio).__dict__)
-    featurizer = AudioFeaturizer(cfg)
+    modality = params.task.modality
+    try:
+        featurizer, cfg = build(modality, params.featurize)
+    except ValueError as e:
+        raise StageError(str(e)) from None
     labels = list(params.task.labels)
     index = {label: i for i, label in enumerate(labels)}
     feats = {}
@@ -44,11 +45,9 @@ def featurize(params: DictConfig) -> None:
         rows = manifest[manifest["split"] == split]
         if rows.empty:
             raise StageError(f"split {split!r} is empty: no valid files were assigned to it")
-        feats[split] = (
-            audio_features(featurizer, rows["path"].tolist(), params.featurize.batch_size),
-            torch.tensor([index[x] for x in rows["label"]]),
-            rows["path"].tolist(),
-        )
+        paths = rows["path"].tolist()
+        x = compute(featurizer, paths, params.featurize.batch_size)
+        feats[split] = (x, torch.tensor([index[y] for y in rows["label"]]), paths)
     featurizer.fit_stats(feats["train"][0])
     for split, (x, y, paths) in feats.items():
         data = {"x": featurizer.normalise(x).contiguous(), "y": y, "path": paths}
@@ -58,10 +57,10 @@ def featurize(params: DictConfig) -> None:
         OUT / "stats.json",
         {
             "task": params.task.name,
-            "modality": "audio",
+            "modality": modality,
             "labels": labels,
             "input_shape": list(feats["train"][0].shape[1:]),
-            "audio": asdict(cfg),
+            modality: cfg,
             **featurizer.stats(),
         },
     )

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, TensorDataset
 
 from mlcycle.atomic import write_json_atomic
-from mlcycle.models.classifier import Classifier, SpecAugment
+from mlcycle.models.classifier import Classifier, RandomShift, SpecAugment
 from mlcycle.stages._main import StageError, log, run_stage
 
 FEATURES = Path("data/features")
@@ -50,9 +50,13 @@ def train(params: DictConfig) -> None:
     cfg = params.train
     pl.seed_everything(params.seed, workers=True)
     train_set, val_set = load_split("train"), load_split("val")
-    labels = json.loads((FEATURES / "stats.json").read_text())["labels"]
-    net = instantiate(params.model, n_classes=len(labels), _convert_="all")
-    augment = SpecAugment(**cfg.spec_augment) if params.task.modality == "audio" else None
+    stats = json.loads((FEATURES / "stats.json").read_text())
+    labels, in_channels = stats["labels"], stats["input_shape"][0]
+    net = instantiate(params.model, n_classes=len(labels), in_channels=in_channels, _convert_="all")
+    if params.task.modality == "audio":
+        augment = SpecAugment(**cfg.spec_augment)
+    else:
+        augment = RandomShift(cfg.max_shift)
     model = Classifier(
         net,
         len(labels),
@@ -64,7 +68,12 @@ def train(params: DictConfig) -> None:
     )
     # Stored in the checkpoint so that evaluate and serving rebuild the same network.
     model.save_hyperparameters(
-        {"model": OmegaConf.to_container(params.model), "n_classes": len(labels), "labels": labels}
+        {
+            "model": OmegaConf.to_container(params.model),
+            "n_classes": len(labels),
+            "in_channels": in_channels,
+            "labels": labels,
+        }
     )
     checkpoint = pl.callbacks.ModelCheckpoint(
         dirpath=MODELS,

@@ -7,13 +7,16 @@ and data/validated/rejected.csv (with the reason).
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig
 
 from mlcycle.atomic import write_csv_atomic, write_json_atomic
-from mlcycle.data.audio_checks import Invalid, check_audio
+from mlcycle.data.audio_checks import AudioFacts, Invalid, check_audio
+from mlcycle.data.image_checks import ImageFacts, check_image
+from mlcycle.data.report import write_report
 from mlcycle.data.schemas import (
     SPLITS,
     RawManifest,
@@ -26,6 +29,7 @@ from mlcycle.stages._main import StageError, log, run_stage
 
 OUT = Path("data/validated")
 METRICS = Path("metrics/data.json")
+REPORT = Path("reports/data")
 
 
 def read_raw_manifest(path: Path) -> pd.DataFrame:
@@ -37,15 +41,24 @@ def read_raw_manifest(path: Path) -> pd.DataFrame:
         raise StageError(str(e)) from None
 
 
+CHECKERS = {
+    "audio": (check_audio, AudioFacts, "audio"),
+    "image": (check_image, ImageFacts, "image"),
+}
+
+
 def check_files(raw: pd.DataFrame, root: Path, params: DictConfig) -> tuple[list, list]:
     """Check each row; returns (valid rows with facts, rejected rows)."""
     labels = set(params.task.labels)
+    check, _, section = CHECKERS[params.task.modality]
     valid, rejected = [], []
     for row in raw.to_dict("records"):
         try:
+            if isinstance(row.get("problem"), str) and row["problem"]:
+                raise Invalid(row["problem"].split(":")[0], row["problem"])
             if row["label"] not in labels:
                 raise Invalid("unknown_label", f"label {row['label']!r} is not in task.labels")
-            facts = check_audio(root / row["path"], params.validate.audio)
+            facts = check(root / row["path"], params.validate[section])
         except Invalid as e:
             rejected.append(
                 {"path": row["path"], "label": row["label"], "reason": e.reason, "detail": str(e)}
@@ -117,6 +130,13 @@ def enforce_limits(metrics: dict, params: DictConfig) -> None:
             f" — see {OUT / 'rejected.csv'}"
         )
     train = metrics["per_class"]["train"]
+    for split in ("val", "test"):
+        for label in metrics["per_class"][split]:
+            if label not in train:
+                raise StageError(
+                    f"class {label!r} is in the {split} split but has no "
+                    "training files: the model could never predict it"
+                )
     for label in params.task.labels:
         if train.get(label, 0) < cfg.min_per_class:
             raise StageError(
@@ -127,12 +147,17 @@ def enforce_limits(metrics: dict, params: DictConfig) -> None:
 
 def validate(params: DictConfig) -> None:
     root = Path(params.collect.out_dir)
+    if params.task.modality not in CHECKERS:
+        raise StageError(
+            f"unknown task.modality {params.task.modality!r}; choose from {sorted(CHECKERS)}"
+        )
+    if len(set(params.task.labels)) != len(params.task.labels):
+        raise StageError(f"task.labels has duplicates: {list(params.task.labels)}")
     raw = read_raw_manifest(root / "manifest.csv")
     valid_rows, rejected_rows = check_files(raw, root, params)
-    valid = pd.DataFrame(
-        valid_rows,
-        columns=list(raw.columns) + ["sha256", "duration_s", "sample_rate", "channels", "rms_dbfs"],
-    )
+    facts = [f.name for f in fields(CHECKERS[params.task.modality][1])]
+    columns = list(raw.columns) + [c for c in facts if c not in raw.columns]
+    valid = pd.DataFrame(valid_rows, columns=columns)
     valid, duplicates = drop_duplicates(valid)
     valid = valid.assign(
         split=[
@@ -151,6 +176,7 @@ def validate(params: DictConfig) -> None:
     write_csv_atomic(OUT / "rejected.csv", Rejected.validate(rejected))
     metrics = data_metrics(valid, rejected, len(raw))
     write_json_atomic(METRICS, metrics)
+    write_report(REPORT, valid, rejected, params.task.modality)
     log.info(
         "%d valid, %d rejected %s; split sizes %s",
         metrics["valid"],

@@ -1,0 +1,82 @@
+"""The data report validate writes to reports/data/: what a person looks at before training.
+
+Every table is a small CSV that `dvc plots show` renders (declared in dvc.yaml), plus a
+Markdown summary with example files for each rejection reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlcycle.atomic import write_csv_atomic, write_text_atomic
+
+# The distributions worth seeing, per modality: column -> (title, unit).
+DISTRIBUTIONS = {
+    "audio": {
+        "duration_s": "duration (s)",
+        "rms_dbfs": "loudness (dBFS)",
+        "snr_db": "signal-to-noise ratio (dB)",
+    },
+    "image": {"width": "width (px)", "height": "height (px)", "brightness": "brightness (0-255)"},
+}
+
+
+def histogram(values: pd.Series, bins: int = 20) -> pd.DataFrame:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    values = values[np.isfinite(values)]
+    if values.empty:
+        return pd.DataFrame({"bin": [], "count": []})
+    counts, edges = np.histogram(values, bins=bins)
+    return pd.DataFrame({"bin": ((edges[:-1] + edges[1:]) / 2).round(3), "count": counts})
+
+
+def write_report(
+    out: Path, valid: pd.DataFrame, rejected: pd.DataFrame, modality: str, examples: int = 3
+) -> list[Path]:
+    """Write the report files under `out`; returns their paths."""
+    written = []
+
+    def save(name: str, frame: pd.DataFrame) -> None:
+        write_csv_atomic(out / name, frame)
+        written.append(out / name)
+
+    balance = valid.groupby(["split", "label"]).size().rename("count").reset_index()
+    balance["class"] = balance["label"] + " (" + balance["split"] + ")"
+    save("class_balance.csv", balance[["class", "split", "label", "count"]])
+    for column in DISTRIBUTIONS[modality]:
+        if column in valid.columns:
+            save(f"{column}_hist.csv", histogram(valid[column]))
+    reasons = rejected.groupby("reason").size().rename("count").reset_index()
+    save("rejected_by_reason.csv", reasons.sort_values("count", ascending=False))
+
+    lines = [
+        "# Data report",
+        "",
+        f"{len(valid)} valid files, {len(rejected)} rejected.",
+        "",
+        "| split | files | classes |",
+        "| --- | --- | --- |",
+    ]
+    for split, rows in valid.groupby("split"):
+        lines.append(f"| {split} | {len(rows)} | {rows['label'].nunique()} |")
+    lines += ["", "## Distributions", ""]
+    for column, title in DISTRIBUTIONS[modality].items():
+        if column in valid.columns:
+            v = pd.to_numeric(valid[column], errors="coerce")
+            lines.append(
+                f"- {title}: min {v.min():.2f}, median {v.median():.2f}, "
+                f"max {v.max():.2f} (`{column}_hist.csv`)"
+            )
+    lines += ["", "## Rejected files by reason", ""]
+    if rejected.empty:
+        lines.append("None.")
+    for reason, rows in rejected.groupby("reason"):
+        lines.append(f"### {reason} ({len(rows)})")
+        lines += [f"- `{r.path}`: {r.detail}" for r in rows.head(examples).itertuples()]
+        lines.append("")
+    write_text_atomic(out / "README.md", "\n".join(lines) + "\n")
+    written.append(out / "README.md")
+    return written

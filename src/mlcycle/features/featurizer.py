@@ -1,0 +1,30 @@
+"""Pick the featurizer of a modality; rebuild one from the stats.json it wrote."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from omegaconf import DictConfig, OmegaConf
+
+from mlcycle.features.audio import AudioConfig, AudioFeaturizer
+from mlcycle.features.image import ImageConfig, ImageFeaturizer
+
+Featurizer = AudioFeaturizer | ImageFeaturizer
+CONFIGS = {"audio": (AudioConfig, AudioFeaturizer), "image": (ImageConfig, ImageFeaturizer)}
+
+
+def build(modality: str, featurize: DictConfig) -> tuple[Featurizer, dict]:
+    """The featurizer for `modality` from the featurize params; also its config as a dict."""
+    if modality not in CONFIGS:
+        raise ValueError(f"unknown task.modality {modality!r}; choose from {sorted(CONFIGS)}")
+    section = featurize.get(modality)
+    if section is None:
+        raise ValueError(f"featurize.{modality} is not set for this {modality} task")
+    config_type, featurizer_type = CONFIGS[modality]
+    cfg = config_type(**OmegaConf.to_container(section))
+    return featurizer_type(cfg), asdict(cfg)
+
+
+def from_stats(stats: dict) -> Featurizer:
+    """The exact featurizer (config + normalisation) recorded in data/features/stats.json."""
+    return CONFIGS[stats["modality"]][1].from_stats(stats)

@@ -1,0 +1,86 @@
+"""Image preprocessing shared by featurize and serving: any image -> normalised tensor.
+
+prepare_image:   any mode and size -> (channels, size, size) floats in [0, 1]
+ImageFeaturizer: prepare_image for a batch, plus training-split normalisation
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from mlcycle.data.image_io import read_image
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    size: int = 16
+    channels: int = 1  # 1: grayscale, 3: RGB
+    max_pixels: int = 25_000_000
+
+
+def to_mode(image: Image.Image, channels: int) -> Image.Image:
+    """Convert any Pillow mode to L or RGB; transparency is composited onto white."""
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        span = max(array.max() - array.min(), 1e-12)
+        image = Image.fromarray(((array - array.min()) / span * 255).astype(np.uint8))
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def prepare_image(image: Image.Image, cfg: ImageConfig) -> torch.Tensor:
+    """Mode, resize (shorter side to cfg.size), centre crop; (C, size, size) in [0, 1]."""
+    image = ImageOps.exif_transpose(to_mode(image, cfg.channels))
+    image = ImageOps.fit(image, (cfg.size, cfg.size), Image.Resampling.BICUBIC)
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    if array.ndim == 2:
+        array = array[None]
+    else:
+        array = array.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+class ImageFeaturizer:
+    """Decoded image -> the normalised model input, identical in featurize and serving."""
+
+    def __init__(
+        self, cfg: ImageConfig, mean: list[float] | None = None, std: list[float] | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.mean = None if mean is None else torch.tensor(mean).view(1, -1, 1, 1)
+        self.std = None if std is None else torch.tensor(std).view(1, -1, 1, 1)
+
+    @classmethod
+    def from_stats(cls, stats: dict) -> ImageFeaturizer:
+        return cls(ImageConfig(**stats["image"]), stats["mean"], stats["std"])
+
+    def decode(self, source: str | Path | bytes) -> Image.Image:
+        return read_image(source, max_pixels=self.cfg.max_pixels)
+
+    def raw_features(self, images: list[Image.Image]) -> torch.Tensor:
+        return torch.stack([prepare_image(im, self.cfg) for im in images])
+
+    def fit_stats(self, feats: torch.Tensor) -> None:
+        """Per-channel mean and std of the training images."""
+        self.mean = feats.mean(dim=(0, 2, 3), keepdim=True)
+        self.std = feats.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-5)
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.mean is None or self.std is None:
+            raise RuntimeError("normalisation statistics not set: fit_stats first")
+        return (feats - self.mean) / self.std
+
+    def __call__(self, images: list[Image.Image]) -> torch.Tensor:
+        return self.normalise(self.raw_features(images))
+
+    def stats(self) -> dict:
+        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
