@@ -45,15 +45,16 @@ def project(tmp_path_factory) -> Path:
         check=True,
     ).stdout.split("\n")
     for name in filter(None, files):
-        if (ROOT / name).is_file() and not name.startswith(("data/", "models/")):
+        if (ROOT / name).is_file() and not name.startswith(("data/raw", "models/")):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
     for name in ("dvc.lock", "metrics", "plots", "reports"):  # start from nothing
         shutil.rmtree(dest / name, ignore_errors=True)
         (dest / name).unlink(missing_ok=True) if (dest / name).is_file() else None
-    conf = OmegaConf.load(dest / "conf/config.yaml")
-    OmegaConf.save(OmegaConf.merge(conf, OmegaConf.from_dotlist(SMALL)), dest / "conf/config.yaml")
-    sh(dest, sys.executable, "-m", "mlcycle.config")
+    # A primary config that is the real one shrunk; `dvc exp run` composes it too.
+    smoke = OmegaConf.merge({"defaults": ["config", "_self_"]}, OmegaConf.from_dotlist(SMALL))
+    OmegaConf.save(smoke, dest / "conf/smoke.yaml")
+    sh(dest, sys.executable, "-m", "mlcycle.config", "--config-name", "smoke")
     sh(dest, "git", "init", "-q")
     sh(dest, "dvc", "config", "hydra.config_name", "smoke")
     sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
@@ -119,3 +120,39 @@ def test_plots_show_renders_curves_and_confusion(project, reproduced, tmp_path):
     sh(project, "dvc", "plots", "show", "-o", str(tmp_path / "plots"))
     html = (tmp_path / "plots/index.html").read_text()
     assert "confusion.csv" in html and "val/acc.tsv" in html
+    assert "class_balance.csv" in html and "hist/duration_s.csv" in html
+
+
+def test_own_images_imported_with_dvc_import_url_run_through_the_pipeline(
+    project, reproduced, tmp_path
+):
+    from tests.stages.test_digits_and_own_data import user_images
+
+    user_images(tmp_path / "scans", per_label=6)
+    sh(project, "dvc", "import-url", str(tmp_path / "scans"), "data/external/scans")
+    sh(project, "git", "add", "-A")
+    sh(project, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "import")
+    out = sh(
+        project,
+        "dvc",
+        "exp",
+        "run",
+        "-n",
+        "own-digits",
+        "-S",
+        "task=digits",
+        "-S",
+        "collect.sources=[digits,folder]",
+        "-S",
+        "collect.folder.root=data/external/scans",
+        "-S",
+        "collect.digits.limit=300",
+    )
+    for stage in ("collect", "validate", "featurize", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in out
+    raw = (project / "data/raw/manifest.csv").read_text()
+    assert raw.count(",folder,") == 60
+    metrics = json.loads((project / "metrics/eval.json").read_text())
+    assert len(metrics["per_class"]) == 10
+    table = sh(project, "dvc", "exp", "show", "--csv")
+    assert "own-digits" in table

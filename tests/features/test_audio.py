@@ -62,3 +62,17 @@ def test_normalisation_uses_training_statistics():
 def test_normalise_without_stats_is_an_error():
     with pytest.raises(RuntimeError, match="statistics"):
         AudioFeaturizer(CFG).normalise(torch.zeros(1, 1, 40, 101))
+
+
+@pytest.mark.parametrize(
+    "subtype,sr,channels,seconds",
+    [("PCM_16", 8000, 2, 1.0), ("FLOAT", 44100, 1, 3.0), ("PCM_24", 22050, 1, 0.5)],
+)
+def test_wav_files_of_any_format_featurize(tmp_path, subtype, sr, channels, seconds):
+    from mlcycle.data.audio_io import write_wav
+
+    samples, _ = tone(seconds, sr, channels)
+    write_wav(tmp_path / "a.wav", samples, sr, subtype=subtype)
+    f = AudioFeaturizer(CFG)
+    x = f.raw_features([f.decode(tmp_path / "a.wav")])
+    assert x.shape == (1, 1, 40, 101) and torch.isfinite(x).all()

@@ -48,7 +48,7 @@ def write_report(
     save("class_balance.csv", balance[["class", "split", "label", "count"]])
     for column in DISTRIBUTIONS[modality]:
         if column in valid.columns:
-            save(f"{column}_hist.csv", histogram(valid[column]))
+            save(f"hist/{column}.csv", histogram(valid[column]))
     reasons = rejected.groupby("reason").size().rename("count").reset_index()
     save("rejected_by_reason.csv", reasons.sort_values("count", ascending=False))
 
@@ -68,7 +68,7 @@ def write_report(
             v = pd.to_numeric(valid[column], errors="coerce")
             lines.append(
                 f"- {title}: min {v.min():.2f}, median {v.median():.2f}, "
-                f"max {v.max():.2f} (`{column}_hist.csv`)"
+                f"max {v.max():.2f} (`hist/{column}.csv`)"
             )
     lines += ["", "## Rejected files by reason", ""]
     if rejected.empty:

@@ -101,10 +101,10 @@ class Classifier(pl.LightningModule):
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        total = max(int(self.trainer.estimated_stepping_batches), 4)
+        # OneCycleLR needs at least two warm-up steps; tiny runs get exactly that.
+        warmup = min(max(self.warmup_fraction, 2.0 / total), 0.5)
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt,
-            max_lr=self.lr,
-            total_steps=self.trainer.estimated_stepping_batches,
-            pct_start=self.warmup_fraction,
+            opt, max_lr=self.lr, total_steps=total, pct_start=warmup
         )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -19,7 +19,7 @@ class StageError(RuntimeError):
 
 def run_stage(name: str, body: Callable[[DictConfig], None], argv: list[str] | None = None) -> int:
     """Run `body(params)` with Hydra overrides from argv; print errors without a traceback."""
-    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s")
+    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s", force=True)
     args = sys.argv[1:] if argv is None else argv
     try:
         body(load(args))
