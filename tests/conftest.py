@@ -60,3 +60,23 @@ def collected(tmp_path_factory):
     finally:
         os.chdir(old)
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_dir(collected, tmp_path_factory):
+    """featurize -> train -> evaluate on the small collection, in a copy of its directory."""
+    import shutil
+
+    from mlcycle.stages import evaluate, featurize, train
+
+    path = tmp_path_factory.mktemp("trained")
+    shutil.copytree(collected, path, dirs_exist_ok=True)
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        assert featurize.main([]) == 0
+        assert train.main([]) == 0
+        assert evaluate.main([]) == 0
+    finally:
+        os.chdir(old)
+    return path

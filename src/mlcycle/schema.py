@@ -145,6 +145,21 @@ class Train:
 @dataclass
 class Evaluate:
     latency_runs: int = 200
+    # Extra manifest columns to slice accuracy by (e.g. a user manifest's "device").
+    slices: list[str] = field(default_factory=list)
+    min_slice_count: int = 5  # slices with fewer test files are not reported
+
+
+@dataclass
+class Target:
+    min: Optional[float] = None
+    max: Optional[float] = None
+
+
+@dataclass
+class Scope:
+    # metric path in metrics/eval.json (e.g. accuracy, latency_p95_ms) -> its bound(s)
+    targets: dict[str, Target] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,3 +172,4 @@ class Params:
     train: Train = field(default_factory=Train)
     model: dict[str, Any] = field(default_factory=dict)
     evaluate: Evaluate = field(default_factory=Evaluate)
+    scope: Scope = field(default_factory=Scope)

@@ -19,7 +19,10 @@ class StageError(RuntimeError):
 
 def run_stage(name: str, body: Callable[[DictConfig], None], argv: list[str] | None = None) -> int:
     """Run `body(params)` with Hydra overrides from argv; print errors without a traceback."""
-    logging.basicConfig(level=logging.INFO, format=f"[{name}] %(message)s", force=True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(f"[{name}] %(message)s"))
+    log.handlers[:] = [handler]  # one stage's prefix at a time, even when run in-process
+    log.setLevel(logging.INFO)
     args = sys.argv[1:] if argv is None else argv
     try:
         body(load(args))

@@ -1,7 +1,8 @@
 """evaluate: the trained model on the unseen test split.
 
-Writes metrics/eval.json (accuracy, macro-F1, per-class scores, latency, size), the
-confusion matrix data plots/confusion.csv and reports/misclassified.csv.
+Writes metrics/eval.json (accuracy, macro-F1, per-class scores, latency, size, confused
+pairs, calibration error, worst slice), plots/confusion.csv, plots/reliability.csv,
+reports/misclassified.csv, reports/slices.csv and reports/worst_slices.md.
 """
 
 from __future__ import annotations
@@ -18,13 +19,23 @@ import torch
 from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from mlcycle.atomic import write_csv_atomic, write_json_atomic
+from mlcycle.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from mlcycle.data.schemas import ValidatedManifest, read_table
+from mlcycle.error_analysis import (
+    DEFAULT_SLICES,
+    add_derived_columns,
+    calibration,
+    confused_pairs,
+    slice_accuracy,
+    worst_slices_markdown,
+)
 from mlcycle.features.featurizer import from_stats
 from mlcycle.models.checkpoint import CheckpointError, load_network
 from mlcycle.stages._main import StageError, log, run_stage
 
 FEATURES = Path("data/features")
 CHECKPOINT = Path("models/model.ckpt")
+MANIFEST = Path("data/validated/manifest.csv")
 
 
 @torch.no_grad()
@@ -74,50 +85,74 @@ def scores(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
     }
 
 
+def error_analysis(params: DictConfig, results: pd.DataFrame, modality: str) -> dict:
+    """Slices, calibration and the worst-slices report; returns the metrics they add."""
+    manifest = read_table(MANIFEST, ValidatedManifest)
+    frame = add_derived_columns(
+        results.merge(manifest.drop(columns=["label"]), on="path", how="left")
+    )
+    columns = DEFAULT_SLICES[modality] + list(params.evaluate.slices)
+    table = slice_accuracy(frame, columns, params.evaluate.min_slice_count)
+    write_csv_atomic("reports/slices.csv", table)
+    write_text_atomic("reports/worst_slices.md", worst_slices_markdown(table, frame))
+    ece, reliability = calibration(frame["confidence"].to_numpy(), frame["correct"].to_numpy())
+    write_csv_atomic("plots/reliability.csv", reliability)
+    worst = table.iloc[0] if len(table) else None
+    return {
+        "ece": ece,
+        "worst_slice": None
+        if worst is None
+        else {"slice": worst["slice"], "value": worst["value"], "accuracy": worst["accuracy"]},
+    }
+
+
 def evaluate(params: DictConfig) -> None:
     try:
-        net, hp = load_network(CHECKPOINT)
+        net, _ = load_network(CHECKPOINT)
     except CheckpointError as e:
         raise StageError(str(e)) from None
     stats = json.loads((FEATURES / "stats.json").read_text())
-    labels = stats["labels"]
+    labels = np.array(stats["labels"])
     test = torch.load(FEATURES / "test.pt", weights_only=True)
     probs = predict(net, test["x"])
     conf, pred = probs.max(-1)
     y, pred = test["y"].numpy(), pred.numpy()
     featurizer = from_stats(stats)
+    latency = latency_ms(
+        net, featurizer, Path(test["path"][0]).read_bytes(), params.evaluate.latency_runs
+    )
     params_count, size_mb = model_size(net)
+    results = pd.DataFrame(
+        {
+            "path": test["path"],
+            "label": labels[y],
+            "predicted": labels[pred],
+            "confidence": conf.numpy().round(4),
+            "correct": pred == y,
+        }
+    )
     metrics = {
-        **scores(y, pred, labels),
-        "latency_ms": latency_ms(
-            net, featurizer, Path(test["path"][0]).read_bytes(), params.evaluate.latency_runs
-        ),
+        **scores(y, pred, list(labels)),
+        "latency_p50_ms": latency["p50"],
+        "latency_p95_ms": latency["p95"],
         "params": params_count,
         "model_size_mb": size_mb,
         "test_examples": len(y),
+        "confused_pairs": confused_pairs(y, pred, list(labels)),
+        **error_analysis(params, results, stats["modality"]),
     }
     write_json_atomic("metrics/eval.json", metrics)
-    names = np.array(labels)
     write_csv_atomic(
-        "plots/confusion.csv", pd.DataFrame({"actual": names[y], "predicted": names[pred]})
+        "plots/confusion.csv", results.rename(columns={"label": "actual"})[["actual", "predicted"]]
     )
-    wrong = pred != y
-    write_csv_atomic(
-        "reports/misclassified.csv",
-        pd.DataFrame(
-            {
-                "path": np.array(test["path"])[wrong],
-                "label": names[y][wrong],
-                "predicted": names[pred][wrong],
-                "confidence": conf.numpy()[wrong].round(4),
-            }
-        ).sort_values("confidence", ascending=False),
-    )
+    wrong = results[~results["correct"]].drop(columns="correct")
+    write_csv_atomic("reports/misclassified.csv", wrong.sort_values("confidence", ascending=False))
     log.info(
-        "test accuracy %.4f, macro-F1 %.4f, latency p95 %.2f ms, %d params",
+        "test accuracy %.4f, macro-F1 %.4f, ECE %.3f, latency p95 %.2f ms, %d params",
         metrics["accuracy"],
         metrics["macro_f1"],
-        metrics["latency_ms"]["p95"],
+        metrics["ece"],
+        latency["p95"],
         params_count,
     )
 

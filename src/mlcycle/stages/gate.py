@@ -1,0 +1,53 @@
+"""gate: compare metrics/eval.json with the scope's targets -> metrics/gate.json.
+
+The gate records pass/fail for each target; it never deletes a model. Serving refuses to
+promote a package whose gate failed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from mlcycle.atomic import write_json_atomic
+from mlcycle.scope import check_targets
+from mlcycle.stages._main import StageError, log, run_stage
+
+EVAL = Path("metrics/eval.json")
+GATE = Path("metrics/gate.json")
+
+
+def gate(params: DictConfig) -> None:
+    if not EVAL.is_file():
+        raise StageError(f"{EVAL} not found (run the evaluate stage first)")
+    targets = OmegaConf.to_container(params.scope.targets)
+    if not targets:
+        raise StageError("scope.targets is empty: declare the metrics a model must meet")
+    try:
+        checks = check_targets(json.loads(EVAL.read_text()), targets)
+    except KeyError as e:
+        raise StageError(f"scope.targets: {e.args[0]}") from None
+    passed = all(c["passed"] for c in checks)
+    write_json_atomic(
+        GATE, {"passed": passed, "failed": sum(not c["passed"] for c in checks), "checks": checks}
+    )
+    for c in checks:
+        log.info(
+            "%-16s %-10s measured %-10.4g %s",
+            c["metric"],
+            c["target"],
+            c["measured"],
+            "pass" if c["passed"] else "FAIL",
+        )
+    log.info("gate %s", "passed" if passed else "FAILED: this model will not be promoted")
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage("gate", gate, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

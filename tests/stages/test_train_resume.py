@@ -1,0 +1,74 @@
+"""Kill training mid-run, run the stage again: it resumes and ends where an uninterrupted
+run ends."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from mlcycle.stages import evaluate, featurize, train
+
+pytestmark = pytest.mark.slow
+EPOCHS = ["train.max_epochs=6", "train.patience=10"]
+
+
+@pytest.fixture
+def features_dir(collected, tmp_path, monkeypatch):
+    shutil.copytree(collected, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    assert featurize.main([]) == 0
+    return tmp_path
+
+
+def last_epoch(path) -> int:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["epoch"]
+    except Exception:
+        return -1
+
+
+def test_interrupted_training_resumes_and_matches(features_dir, caplog):
+    assert train.main(EPOCHS) == 0 and evaluate.main([]) == 0
+    uninterrupted = json.loads((features_dir / "metrics/eval.json").read_text())
+    (features_dir / "models/model.ckpt").unlink()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlcycle.stages.train", *EPOCHS],
+        cwd=features_dir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = features_dir / "models/train_state/last.ckpt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and last_epoch(last) < 2:
+        time.sleep(0.2)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stopped_at = last_epoch(last)
+    assert 2 <= stopped_at < 5 and not (features_dir / "models/model.ckpt").exists()
+
+    caplog.clear()
+    with caplog.at_level("INFO", logger="mlcycle"):
+        assert train.main(EPOCHS) == 0
+    assert "resuming the interrupted run" in caplog.text
+    assert "epoch 0:" not in caplog.text  # it continued; it did not start over
+    assert not (features_dir / "models/train_state").exists()
+    assert evaluate.main([]) == 0
+    resumed = json.loads((features_dir / "metrics/eval.json").read_text())
+    assert abs(resumed["accuracy"] - uninterrupted["accuracy"]) <= 0.02
+
+
+def test_state_of_other_parameters_is_discarded(features_dir, caplog):
+    state = features_dir / "models/train_state"
+    state.mkdir(parents=True)
+    (state / "last.ckpt").write_bytes(b"not a checkpoint")
+    with caplog.at_level("INFO", logger="mlcycle"):
+        assert train.main(["train.max_epochs=1"]) == 0
+    assert "resuming" not in caplog.text and "discarding" in caplog.text
