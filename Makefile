@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-fast params params-check lint clean
+.PHONY: setup run test test-fast params params-check bench lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ params: setup            ## recompose params.yaml from conf/ (make params O="tas
 
 params-check: setup      ## fail if params.yaml differs from the composition of conf/
 	$(PY) -m mlcycle.config --check
+
+bench: setup             ## featurize throughput vs librosa, training samples/s
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(PY) benchmarks/featurize_throughput.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

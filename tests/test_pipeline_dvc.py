@@ -156,3 +156,23 @@ def test_own_images_imported_with_dvc_import_url_run_through_the_pipeline(
     assert len(metrics["per_class"]) == 10
     table = sh(project, "dvc", "exp", "show", "--csv")
     assert "own-digits" in table
+
+
+def test_queued_two_point_sweep_gives_two_experiments(project, reproduced):
+    import time
+
+    sh(project, "dvc", "exp", "run", "--queue", "-S", "train.lr=0.004,0.03")
+    sh(project, "dvc", "queue", "start", "-j", "1")
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = sh(project, "dvc", "queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") >= 2, status
+    table = sh(project, "dvc", "exp", "show", "--csv")
+    header, *rows = list(csv.reader(io.StringIO(table)))
+    lr, acc, gate = header.index("train.lr"), header.index("accuracy"), header.index("passed")
+    swept = {row[lr]: row for row in rows if row[lr] in ("0.004", "0.03")}
+    assert set(swept) == {"0.004", "0.03"}, table
+    assert all(row[acc] != "" and row[gate] != "" for row in swept.values())
