@@ -23,6 +23,28 @@ SMALL = [
 ]
 
 
+# The reason validate gives for each defect kind collect injects.
+DEFECT_REASONS = {
+    "empty": "empty",
+    "truncated": "truncated",
+    "silent": "silent",
+    "clipped": "clipped",
+    "wrong_rate": "sample_rate",
+    "stereo": "channels",
+}
+
+
+def run_stages_in(path: Path, *stages) -> None:
+    """Run stage modules' main() with `path` as the working directory; each must succeed."""
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        for stage in stages:
+            assert stage.main([]) == 0, stage.__name__
+    finally:
+        os.chdir(old)
+
+
 def compose_params(overrides: list[str]) -> str:
     from mlcycle.config import compose
 
@@ -51,14 +73,8 @@ def collected(tmp_path_factory):
     from mlcycle.stages import collect, validate
 
     path = tmp_path_factory.mktemp("collected")
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        (path / "params.yaml").write_text(compose_params(SMALL))
-        assert collect.main([]) == 0
-        assert validate.main([]) == 0
-    finally:
-        os.chdir(old)
+    (path / "params.yaml").write_text(compose_params(SMALL))
+    run_stages_in(path, collect, validate)
     return path
 
 
@@ -71,12 +87,5 @@ def trained_dir(collected, tmp_path_factory):
 
     path = tmp_path_factory.mktemp("trained")
     shutil.copytree(collected, path, dirs_exist_ok=True)
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        assert featurize.main([]) == 0
-        assert train.main([]) == 0
-        assert evaluate.main([]) == 0
-    finally:
-        os.chdir(old)
+    run_stages_in(path, featurize, train, evaluate)
     return path

@@ -6,6 +6,7 @@ import pytest
 from mlcycle.models.package import PackageError, load_package
 from mlcycle.scope import check_targets
 from mlcycle.stages import gate, package
+from tests.conftest import run_stages_in
 
 METRICS = {"accuracy": 0.96, "macro_f1": 0.94, "latency_p95_ms": 3.0, "model_size_mb": 0.2}
 
@@ -34,17 +35,9 @@ def test_unknown_metric_in_scope_is_named():
 
 @pytest.fixture(scope="module")
 def packaged(trained_dir, tmp_path_factory):
-    import os
-
     path = tmp_path_factory.mktemp("packaged")
     shutil.copytree(trained_dir, path, dirs_exist_ok=True)
-    old = os.getcwd()
-    os.chdir(path)
-    try:
-        assert gate.main([]) == 0
-        assert package.main([]) == 0
-    finally:
-        os.chdir(old)
+    run_stages_in(path, gate, package)
     return path
 
 

@@ -6,16 +6,10 @@ from mlcycle.data.audio_checks import Invalid, check_audio
 from mlcycle.data.audio_io import write_wav
 from mlcycle.data.defects import AUDIO_DEFECTS, inject_audio_defect
 from mlcycle.schema import AudioChecks
+from tests.conftest import DEFECT_REASONS
 
 CHECKS = OmegaConf.structured(AudioChecks)
-EXPECTED_REASON = {
-    "empty": "empty",
-    "truncated": "truncated",
-    "silent": "silent",
-    "clipped": "clipped",
-    "wrong_rate": "sample_rate",
-    "stereo": "channels",
-}
+EXPECTED_REASON = DEFECT_REASONS
 
 
 def good_wav(path, seconds=1.0, sr=16000):

@@ -5,7 +5,7 @@ import pytest
 
 from mlcycle.data.splits import split_of
 from mlcycle.stages import collect, validate
-from tests.conftest import SMALL, compose_params
+from tests.conftest import DEFECT_REASONS, SMALL, compose_params
 
 
 def test_every_collected_file_ends_in_exactly_one_manifest(collected):
@@ -23,16 +23,8 @@ def test_injected_defects_are_rejected_with_their_reason(collected):
     defective = raw[raw["defect"] != ""]
     assert len(defective) == round(len(raw) * 0.03)
     reasons = dict(zip(rejected["path"], rejected["reason"]))
-    expected = {
-        "empty": "empty",
-        "truncated": "truncated",
-        "silent": "silent",
-        "clipped": "clipped",
-        "wrong_rate": "sample_rate",
-        "stereo": "channels",
-    }
     for row in defective.itertuples():
-        assert reasons["data/raw/" + row.path] == expected[row.defect]
+        assert reasons["data/raw/" + row.path] == DEFECT_REASONS[row.defect]
 
 
 def test_no_speaker_is_in_two_splits(collected):

@@ -14,6 +14,16 @@ class CheckpointError(ValueError):
     """The checkpoint is missing, corrupt or does not match its network config."""
 
 
+def build_network(spec: dict) -> nn.Module:
+    """The network that `spec` describes: {"model": {_target_...}, "n_classes", "in_channels"}."""
+    return instantiate(
+        spec["model"],
+        n_classes=spec["n_classes"],
+        in_channels=spec.get("in_channels", 1),
+        _convert_="all",
+    )
+
+
 def load_network(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild the network from the config stored in the checkpoint; returns (net, hparams)."""
     path = Path(path)
@@ -22,12 +32,7 @@ def load_network(path: str | Path) -> tuple[nn.Module, dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         hp = ckpt["hyper_parameters"]
-        net = instantiate(
-            hp["model"],
-            n_classes=hp["n_classes"],
-            in_channels=hp.get("in_channels", 1),
-            _convert_="all",
-        )
+        net = build_network(hp)
         state = {
             k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
         }

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 
 from mlcycle.atomic import write_json_atomic
 from mlcycle.features.featurizer import Featurizer, from_stats
+from mlcycle.models.checkpoint import build_network
 
 FORMAT = 1
 CARD, WEIGHTS = "card.json", "weights.pt"
@@ -84,13 +84,7 @@ def load_package(folder: str | Path) -> Package:
         raise PackageError(f"{weights_path} is corrupted: its sha256 does not match card.json")
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        network = card["network"]
-        net = instantiate(
-            network["model"],
-            n_classes=network["n_classes"],
-            in_channels=network["in_channels"],
-            _convert_="all",
-        )
+        net = build_network(card["network"])
         net.load_state_dict(state)
         featurizer = from_stats(card["preprocessing"])
     except (RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as e:
