@@ -20,6 +20,7 @@ import torch
 
 from mlcycle.data.audio_io import write_wav
 from mlcycle.features.audio import AudioConfig, AudioFeaturizer
+from mlcycle.features.featurizer import featurize_paths
 from mlcycle.features.image import ImageConfig, ImageFeaturizer
 
 
@@ -67,10 +68,8 @@ def librosa_baseline(paths: list[Path], cfg: AudioConfig) -> None:
         np.log(m + 1e-6)
 
 
-def mlcycle_audio(paths: list[Path], cfg: AudioConfig, batch: int = 256) -> None:
-    f = AudioFeaturizer(cfg)
-    for i in range(0, len(paths), batch):
-        f.raw_features([f.decode(p) for p in paths[i : i + batch]])
+def mlcycle_audio(paths: list[Path], cfg: AudioConfig) -> None:
+    featurize_paths(AudioFeaturizer(cfg), paths)  # exactly what the featurize stage runs
 
 
 def pillow_baseline(paths: list[Path], size: int) -> None:
@@ -83,8 +82,7 @@ def pillow_baseline(paths: list[Path], size: int) -> None:
 
 
 def mlcycle_images(paths: list[Path], cfg: ImageConfig) -> None:
-    f = ImageFeaturizer(cfg)
-    f.raw_features([f.decode(p) for p in paths])
+    featurize_paths(ImageFeaturizer(cfg), paths)
 
 
 def training_samples_per_s(steps: int = 20, batch: int = 64) -> float:

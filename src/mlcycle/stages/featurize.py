@@ -13,20 +13,11 @@ from omegaconf import DictConfig
 
 from mlcycle.atomic import write_json_atomic, write_with
 from mlcycle.data.schemas import SPLITS, ValidatedManifest, read_table
-from mlcycle.features.featurizer import Featurizer, build
+from mlcycle.features.featurizer import build, featurize_paths
 from mlcycle.stages._main import StageError, log, run_stage
 
 MANIFEST = Path("data/validated/manifest.csv")
 OUT = Path("data/features")
-
-
-def compute(featurizer: Featurizer, paths: list[str], batch_size: int) -> torch.Tensor:
-    """Un-normalised features of the files at `paths`, decoded batch by batch."""
-    chunks = []
-    for i in range(0, len(paths), batch_size):
-        batch = [featurizer.decode(p) for p in paths[i : i + batch_size]]
-        chunks.append(featurizer.raw_features(batch))
-    return torch.cat(chunks)
 
 
 def featurize(params: DictConfig) -> None:
@@ -46,7 +37,7 @@ def featurize(params: DictConfig) -> None:
         if rows.empty:
             raise StageError(f"split {split!r} is empty: no valid files were assigned to it")
         paths = rows["path"].tolist()
-        x = compute(featurizer, paths, params.featurize.batch_size)
+        x = featurize_paths(featurizer, paths, params.featurize.batch_size)
         feats[split] = (x, torch.tensor([index[y] for y in rows["label"]]), paths)
     featurizer.fit_stats(feats["train"][0])
     for split, (x, y, paths) in feats.items():
