@@ -23,6 +23,22 @@ SMALL = [
 ]
 
 
+# The 12 classes of the keywords task, as a user sees them in every output.
+KEYWORD_LABELS = [
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+    "_unknown_",
+    "_silence_",
+]
+
 # The reason validate gives for each defect kind collect injects.
 DEFECT_REASONS = {
     "empty": "empty",
