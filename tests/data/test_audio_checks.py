@@ -64,3 +64,13 @@ def test_any_rate_and_channels_pass_when_not_constrained(tmp_path):
     open_checks = OmegaConf.merge(CHECKS, {"sample_rate": None, "channels": None})
     facts = check_audio(path, open_checks)
     assert (facts.sample_rate, facts.channels) == (8000, 2)
+
+
+def test_image_file_in_an_audio_task_is_rejected_as_wrong_modality(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.new("L", (16, 16)).save(path)
+    with pytest.raises(Invalid, match="image file") as err:
+        check_audio(path, CHECKS)
+    assert err.value.reason == "wrong_modality"

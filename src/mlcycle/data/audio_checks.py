@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mlcycle.data.audio_io import read_audio
+from mlcycle.data.image_io import IMAGE_SUFFIXES
 
 
 class Invalid(Exception):
@@ -57,6 +58,8 @@ def check_audio(path: Path, checks) -> AudioFacts:
     data = path.read_bytes()
     if not data:
         raise Invalid("empty", "file is 0 bytes")
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        raise Invalid("wrong_modality", f"{path.suffix} is an image file; this task reads audio")
     if path.suffix.lower() == ".wav" and (why := wav_truncation(data)):
         raise Invalid("truncated", f"truncated WAV: {why}")
     try:
