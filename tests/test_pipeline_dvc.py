@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from tests.conftest import ROOT, SMALL
 
 pytestmark = pytest.mark.slow
+STAGES = ("collect", "validate", "featurize", "train", "evaluate", "gate", "package")
 BIN = Path(sys.executable).parent
 
 
@@ -71,7 +72,7 @@ def reproduced(project: Path) -> str:
 
 
 def test_repro_runs_every_stage_and_writes_outputs(project, reproduced):
-    for stage in ("collect", "validate", "featurize", "train", "evaluate"):
+    for stage in STAGES:
         assert f"Running stage '{stage}'" in reproduced
     for out in (
         "data/raw/manifest.csv",
@@ -83,6 +84,8 @@ def test_repro_runs_every_stage_and_writes_outputs(project, reproduced):
         "metrics/train.json",
         "metrics/eval.json",
         "plots/confusion.csv",
+        "metrics/gate.json",
+        "models/package/card.json",
         "reports/misclassified.csv",
     ):
         assert (project / out).is_file(), out
@@ -96,14 +99,10 @@ def test_second_repro_is_up_to_date(project, reproduced):
     assert "up to date" in out
 
 
-def test_exp_run_on_train_param_reruns_only_train_and_evaluate(project, reproduced):
+def test_exp_run_on_train_param_reruns_only_train_and_what_follows(project, reproduced):
     out = sh(project, "dvc", "exp", "run", "-n", "faster", "-S", "train.lr=0.02")
-    ran = {
-        s
-        for s in ("collect", "validate", "featurize", "train", "evaluate")
-        if f"Running stage '{s}'" in out
-    }
-    assert ran == {"train", "evaluate"}, out
+    ran = {s for s in STAGES if f"Running stage '{s}'" in out}
+    assert ran == {"train", "evaluate", "gate", "package"}, out
     # Hydra composition wrote the override into params.yaml for the experiment.
     assert OmegaConf.load(project / "params.yaml").train.lr == 0.02
     table = sh(project, "dvc", "exp", "show", "--csv")
@@ -148,7 +147,7 @@ def test_own_images_imported_with_dvc_import_url_run_through_the_pipeline(
         "-S",
         "collect.digits.limit=300",
     )
-    for stage in ("collect", "validate", "featurize", "train", "evaluate"):
+    for stage in STAGES:
         assert f"Running stage '{stage}'" in out
     raw = (project / "data/raw/manifest.csv").read_text()
     assert raw.count(",folder,") == 60
