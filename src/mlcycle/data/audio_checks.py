@@ -51,13 +51,19 @@ def dbfs(x: np.ndarray) -> float:
     return 10.0 * np.log10(power) if power > 0 else float("-inf")
 
 
-def check_audio(path: Path, checks) -> AudioFacts:
-    """Run every check of `checks` (validate.audio) on `path`; raise Invalid on the first."""
+def read_nonempty(path: Path) -> bytes:
+    """The file's bytes; Invalid("missing") or Invalid("empty") when there are none."""
     if not path.is_file():
         raise Invalid("missing", f"file not found: {path}")
     data = path.read_bytes()
     if not data:
         raise Invalid("empty", "file is 0 bytes")
+    return data
+
+
+def check_audio(path: Path, checks) -> AudioFacts:
+    """Run every check of `checks` (validate.audio) on `path`; raise Invalid on the first."""
+    data = read_nonempty(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise Invalid("wrong_modality", f"{path.suffix} is an image file; this task reads audio")
     if path.suffix.lower() == ".wav" and (why := wav_truncation(data)):

@@ -11,8 +11,6 @@ import soundfile as sf
 
 from mlcycle.atomic import atomic_path
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-
 
 class AudioDecodeError(ValueError):
     """The bytes or file are not audio that soundfile can decode."""

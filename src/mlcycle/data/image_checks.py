@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcycle.data.audio_checks import Invalid
+from mlcycle.data.audio_checks import Invalid, read_nonempty
 from mlcycle.data.image_io import IMAGE_SUFFIXES, ImageDecodeError, read_image
 
 
@@ -23,11 +23,7 @@ class ImageFacts:
 
 def check_image(path: Path, checks) -> ImageFacts:
     """Run every check of `checks` (validate.image) on `path`; raise Invalid on the first."""
-    if not path.is_file():
-        raise Invalid("missing", f"file not found: {path}")
-    data = path.read_bytes()
-    if not data:
-        raise Invalid("empty", "file is 0 bytes")
+    data = read_nonempty(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise Invalid(
             "wrong_modality",
