@@ -76,3 +76,38 @@ def test_wav_files_of_any_format_featurize(tmp_path, subtype, sr, channels, seco
     f = AudioFeaturizer(CFG)
     x = f.raw_features([f.decode(tmp_path / "a.wav")])
     assert x.shape == (1, 1, 40, 101) and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize(
+    "cfg,clips",
+    [(CFG, 37), (AudioConfig(sample_rate=8000, n_fft=256, hop_length=80, n_mels=32), 5)],
+)
+def test_log_mel_matches_torchaudio_melspectrogram(cfg, clips):
+    import torchaudio
+
+    from mlcycle.features.audio import LogMel
+
+    waves = torch.randn(clips, cfg.num_samples, generator=torch.Generator().manual_seed(0)) * 0.1
+    reference = torchaudio.transforms.MelSpectrogram(
+        sample_rate=cfg.sample_rate,
+        n_fft=cfg.n_fft,
+        hop_length=cfg.hop_length,
+        n_mels=cfg.n_mels,
+        f_min=20.0,
+        f_max=cfg.sample_rate / 2,
+    )
+    with torch.no_grad():
+        ours = LogMel(cfg)(waves)
+        expected = torch.log(reference(waves) + 1e-6).unsqueeze(1)
+    assert ours.shape == expected.shape
+    assert torch.allclose(ours, expected, atol=1e-4)
+
+
+def test_a_batch_levels_each_clip_as_if_alone():
+    rng = np.random.default_rng(1)
+    waves = [(rng.standard_normal(16000).astype(np.float32) * g, 16000) for g in (1e-4, 0.05, 2.0)]
+    waves.append((np.zeros(16000, np.float32), 16000))
+    f = AudioFeaturizer(CFG)
+    together = f.raw_features(waves)
+    alone = torch.cat([f.raw_features([w]) for w in waves])
+    assert torch.equal(together, alone)

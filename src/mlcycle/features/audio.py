@@ -1,6 +1,8 @@
 """Audio preprocessing shared by featurize and serving: waveform -> normalised log-mel.
 
-prepare_waveform: any channels / sample rate / length -> mono, resampled, levelled, fixed
+fit_length:       any channels / sample rate / length -> mono, resampled, fixed length
+level:            a batch of those -> each at the target loudness
+prepare_waveform: both, for one clip
 LogMel:           batch of fixed-length waveforms -> log-mel (batch, 1, n_mels, frames)
 AudioFeaturizer:  both, plus the training-split normalisation from stats.json
 """
@@ -17,6 +19,7 @@ import torchaudio
 from mlcycle.data.audio_io import read_audio
 
 MAX_GAIN_DB = 40.0  # never amplify near-silence by more than this
+TRANSFORM_BATCH = 16  # clips per STFT: larger batches spill the frames out of cache
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,13 @@ def loudest_window(x: torch.Tensor, length: int) -> torch.Tensor:
     return x[start : start + length]
 
 
-def prepare_waveform(
+def fit_length(
     samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioConfig
 ) -> torch.Tensor:
-    """(channels, n) or (n,) float audio at any rate -> (cfg.num_samples,) float32."""
+    """(channels, n) or (n,) float audio at any rate -> mono (cfg.num_samples,) float32."""
     x = torch.as_tensor(samples, dtype=torch.float32)
     if x.ndim == 2:
-        x = x.mean(dim=0)
+        x = x[0] if x.shape[0] == 1 else x.mean(dim=0)
     if x.ndim != 1:
         raise ValueError(f"expected (channels, samples) audio, got shape {tuple(x.shape)}")
     if sample_rate != cfg.sample_rate:
@@ -58,29 +61,55 @@ def prepare_waveform(
     elif x.numel() < n:
         left = (n - x.numel()) // 2
         x = torch.nn.functional.pad(x, (left, n - x.numel() - left))
-    rms = torch.sqrt(torch.mean(x.double() ** 2)).item()
-    if rms > 0:
-        gain_db = min(cfg.target_dbfs - 20.0 * np.log10(rms), MAX_GAIN_DB)
-        x = x * float(10.0 ** (gain_db / 20.0))
     return x
 
 
+def level(batch: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """Scale each row of (batch, samples) to cfg.target_dbfs RMS (gain capped; silence kept)."""
+    rms = torch.linalg.vector_norm(batch, dim=1).double() / batch.shape[1] ** 0.5
+    gain_db = (cfg.target_dbfs - 20.0 * torch.log10(rms)).clamp(max=MAX_GAIN_DB)
+    gain = torch.where(rms > 0, 10.0 ** (gain_db / 20.0), 1.0)
+    return batch * gain.float().unsqueeze(1)
+
+
+def prepare_waveform(
+    samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioConfig
+) -> torch.Tensor:
+    """One clip, any channels / rate / length -> the levelled (cfg.num_samples,) float32."""
+    return level(fit_length(samples, sample_rate, cfg).unsqueeze(0), cfg)[0]
+
+
 class LogMel(torch.nn.Module):
-    """(batch, samples) -> (batch, 1, n_mels, frames) natural-log mel power."""
+    """(batch, samples) -> (batch, 1, n_mels, frames) natural-log mel power.
+
+    The same numbers as torchaudio.transforms.MelSpectrogram (centred reflect-padded
+    frames, periodic Hann window, power 2, torchaudio's HTK filterbank; a test holds them
+    equal) at about twice its speed on CPU: it never forms the complex magnitude (abs()
+    then pow(2) costs more than the FFT), folding re^2 + im^2 into the filterbank product
+    instead, and it works through TRANSFORM_BATCH clips at a time, whose frames stay in
+    cache.
+    """
 
     def __init__(self, cfg: AudioConfig) -> None:
         super().__init__()
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=cfg.sample_rate,
-            n_fft=cfg.n_fft,
-            hop_length=cfg.hop_length,
-            n_mels=cfg.n_mels,
-            f_min=20.0,
-            f_max=cfg.sample_rate / 2,
+        self.n_fft, self.hop = cfg.n_fft, cfg.hop_length
+        fbank = torchaudio.functional.melscale_fbanks(
+            cfg.n_fft // 2 + 1, 20.0, cfg.sample_rate / 2, cfg.n_mels, cfg.sample_rate
         )
+        # (bins, mels) -> (2 * bins, mels): one row each for a bin's real and imaginary part.
+        self.register_buffer("fbank", fbank.repeat_interleave(2, dim=0), persistent=False)
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(waves) + 1e-6).unsqueeze(1)
+        return torch.cat([self._logmel(b) for b in waves.split(TRANSFORM_BATCH)])
+
+    def _logmel(self, waves: torch.Tensor) -> torch.Tensor:
+        half = self.n_fft // 2
+        padded = torch.nn.functional.pad(waves.unsqueeze(1), (half, half), mode="reflect")
+        frames = padded.squeeze(1).unfold(-1, self.n_fft, self.hop) * self.window
+        spectrum = torch.view_as_real(torch.fft.rfft(frames))  # (batch, frames, bins, 2)
+        mel = spectrum.square().flatten(-2) @ self.fbank  # (batch, frames, mels)
+        return torch.log(mel.transpose(1, 2) + 1e-6).unsqueeze(1)
 
 
 class AudioFeaturizer:
@@ -106,8 +135,8 @@ class AudioFeaturizer:
     @torch.no_grad()
     def raw_features(self, waves: list[tuple[np.ndarray, int]]) -> torch.Tensor:
         """Un-normalised log-mel for a list of (samples, sample_rate)."""
-        batch = torch.stack([prepare_waveform(s, sr, self.cfg) for s, sr in waves])
-        return self.logmel(batch)
+        batch = torch.stack([fit_length(s, sr, self.cfg) for s, sr in waves])
+        return self.logmel(level(batch, self.cfg))
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         if self.mean is None or self.std is None:
