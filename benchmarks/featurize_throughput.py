@@ -19,9 +19,10 @@ import numpy as np
 import torch
 
 from mlcycle.data.audio_io import write_wav
-from mlcycle.features.audio import AudioConfig, AudioFeaturizer
+from mlcycle.features.audio import AudioFeaturizer
 from mlcycle.features.featurizer import featurize_paths
-from mlcycle.features.image import ImageConfig, ImageFeaturizer
+from mlcycle.features.image import ImageFeaturizer
+from mlcycle.schema import AudioFeatures, ImageFeatures
 
 
 def make_clips(folder: Path, n: int) -> list[Path]:
@@ -60,7 +61,7 @@ def timed(fn, repeats: int) -> float:
     return best
 
 
-def librosa_baseline(paths: list[Path], cfg: AudioConfig) -> None:
+def librosa_baseline(paths: list[Path], cfg: AudioFeatures) -> None:
     import librosa
 
     for p in paths:
@@ -72,7 +73,7 @@ def librosa_baseline(paths: list[Path], cfg: AudioConfig) -> None:
         np.log(m + 1e-6)
 
 
-def mlcycle_audio(paths: list[Path], cfg: AudioConfig) -> None:
+def mlcycle_audio(paths: list[Path], cfg: AudioFeatures) -> None:
     featurize_paths(AudioFeaturizer(cfg), paths)  # exactly what the featurize stage runs
 
 
@@ -85,7 +86,7 @@ def pillow_baseline(paths: list[Path], size: int) -> None:
         (a - a.mean()) / (a.std() + 1e-5)
 
 
-def mlcycle_images(paths: list[Path], cfg: ImageConfig) -> None:
+def mlcycle_images(paths: list[Path], cfg: ImageFeatures) -> None:
     featurize_paths(ImageFeaturizer(cfg), paths)
 
 
@@ -116,7 +117,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clips = make_clips(Path(tmp), args.clips)
         images = make_images(Path(tmp), args.images)
-        acfg, icfg = AudioConfig(), ImageConfig()
+        acfg, icfg = AudioFeatures(), ImageFeatures()
         mlcycle_audio(clips[:50], acfg)  # warm-up: imports, FFT plans
         librosa_baseline(clips[:20], acfg)
         ours, base = (

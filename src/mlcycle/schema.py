@@ -97,6 +97,8 @@ class Validate:
 
 @dataclass
 class AudioFeatures:
+    """featurize.audio; also the audio featurizer's own config (stats.json, model card)."""
+
     sample_rate: int = 16000
     duration_s: float = 1.0
     target_dbfs: float = -20.0
@@ -104,9 +106,15 @@ class AudioFeatures:
     hop_length: int = 160
     n_mels: int = 40
 
+    @property
+    def num_samples(self) -> int:
+        return int(round(self.sample_rate * self.duration_s))
+
 
 @dataclass
 class ImageFeatures:
+    """featurize.image; also the image featurizer's own config (stats.json, model card)."""
+
     size: int = 16
     channels: int = 1
     max_pixels: int = 25_000_000

@@ -5,9 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mlcycle.features.image import ImageConfig, ImageFeaturizer, prepare_image
+from mlcycle.features.image import ImageFeaturizer, prepare_image
+from mlcycle.schema import ImageFeatures
 
-CFG = ImageConfig(size=16, channels=1)
+CFG = ImageFeatures(size=16, channels=1)
 
 
 def encoded(image: Image.Image, fmt: str) -> bytes:
@@ -47,7 +48,7 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped():
 
 
 def test_rgb_config_keeps_three_channels():
-    x = prepare_image(Image.new("L", (20, 20), 128), ImageConfig(size=8, channels=3))
+    x = prepare_image(Image.new("L", (20, 20), 128), ImageFeatures(size=8, channels=3))
     assert x.shape == (3, 8, 8)
 
 

@@ -9,7 +9,6 @@ AudioFeaturizer:  both, plus the training-split normalisation from stats.json
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,23 +16,10 @@ import torch
 import torchaudio
 
 from mlcycle.data.audio_io import read_audio
+from mlcycle.schema import AudioFeatures
 
 MAX_GAIN_DB = 40.0  # never amplify near-silence by more than this
 TRANSFORM_BATCH = 16  # clips per STFT: larger batches spill the frames out of cache
-
-
-@dataclass(frozen=True)
-class AudioConfig:
-    sample_rate: int = 16000
-    duration_s: float = 1.0
-    target_dbfs: float = -20.0
-    n_fft: int = 480
-    hop_length: int = 160
-    n_mels: int = 40
-
-    @property
-    def num_samples(self) -> int:
-        return int(round(self.sample_rate * self.duration_s))
 
 
 def loudest_window(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -45,7 +31,7 @@ def loudest_window(x: torch.Tensor, length: int) -> torch.Tensor:
 
 
 def fit_length(
-    samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioConfig
+    samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioFeatures
 ) -> torch.Tensor:
     """(channels, n) or (n,) float audio at any rate -> mono (cfg.num_samples,) float32."""
     x = torch.as_tensor(samples, dtype=torch.float32)
@@ -64,7 +50,7 @@ def fit_length(
     return x
 
 
-def level(batch: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+def level(batch: torch.Tensor, cfg: AudioFeatures) -> torch.Tensor:
     """Scale each row of (batch, samples) to cfg.target_dbfs RMS (gain capped; silence kept)."""
     rms = torch.linalg.vector_norm(batch, dim=1).double() / batch.shape[1] ** 0.5
     gain_db = (cfg.target_dbfs - 20.0 * torch.log10(rms)).clamp(max=MAX_GAIN_DB)
@@ -73,7 +59,7 @@ def level(batch: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
 
 
 def prepare_waveform(
-    samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioConfig
+    samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioFeatures
 ) -> torch.Tensor:
     """One clip, any channels / rate / length -> the levelled (cfg.num_samples,) float32."""
     return level(fit_length(samples, sample_rate, cfg).unsqueeze(0), cfg)[0]
@@ -89,7 +75,7 @@ class LogMel(torch.nn.Module):
     TRANSFORM_BATCH clips at a time, whose frames stay in cache.
     """
 
-    def __init__(self, cfg: AudioConfig) -> None:
+    def __init__(self, cfg: AudioFeatures) -> None:
         super().__init__()
         self.n_fft, self.hop = cfg.n_fft, cfg.hop_length
         fbank = torchaudio.functional.melscale_fbanks(
@@ -114,7 +100,7 @@ class AudioFeaturizer:
     """Raw audio -> the normalised model input, identical in featurize and in serving."""
 
     def __init__(
-        self, cfg: AudioConfig, mean: list[float] | None = None, std: list[float] | None = None
+        self, cfg: AudioFeatures, mean: list[float] | None = None, std: list[float] | None = None
     ) -> None:
         self.cfg = cfg
         self.logmel = LogMel(cfg)
@@ -124,7 +110,7 @@ class AudioFeaturizer:
     @classmethod
     def from_stats(cls, stats: dict) -> AudioFeaturizer:
         """Rebuild the featurizer that wrote `stats` (data/features/stats.json)."""
-        return cls(AudioConfig(**stats["audio"]), stats["mean"], stats["std"])
+        return cls(AudioFeatures(**stats["audio"]), stats["mean"], stats["std"])
 
     def decode(self, source: str | Path | bytes) -> tuple[np.ndarray, int]:
         """Encoded audio (path or bytes) -> ((channels, samples), sample_rate)."""

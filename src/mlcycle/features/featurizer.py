@@ -7,11 +7,12 @@ from dataclasses import asdict
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mlcycle.features.audio import AudioConfig, AudioFeaturizer
-from mlcycle.features.image import ImageConfig, ImageFeaturizer
+from mlcycle.features.audio import AudioFeaturizer
+from mlcycle.features.image import ImageFeaturizer
+from mlcycle.schema import AudioFeatures, ImageFeatures
 
 Featurizer = AudioFeaturizer | ImageFeaturizer
-CONFIGS = {"audio": (AudioConfig, AudioFeaturizer), "image": (ImageConfig, ImageFeaturizer)}
+CONFIGS = {"audio": (AudioFeatures, AudioFeaturizer), "image": (ImageFeatures, ImageFeaturizer)}
 
 
 def build(modality: str, featurize: DictConfig) -> tuple[Featurizer, dict]:

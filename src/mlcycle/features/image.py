@@ -6,7 +6,6 @@ ImageFeaturizer: prepare_image for a batch, plus training-split normalisation
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +13,7 @@ import torch
 from PIL import Image, ImageOps
 
 from mlcycle.data.image_io import read_image
-
-
-@dataclass(frozen=True)
-class ImageConfig:
-    size: int = 16
-    channels: int = 1  # 1: grayscale, 3: RGB
-    max_pixels: int = 25_000_000
+from mlcycle.schema import ImageFeatures
 
 
 def to_mode(image: Image.Image, channels: int) -> Image.Image:
@@ -37,7 +30,7 @@ def to_mode(image: Image.Image, channels: int) -> Image.Image:
     return image.convert("L" if channels == 1 else "RGB")
 
 
-def prepare_image(image: Image.Image, cfg: ImageConfig) -> torch.Tensor:
+def prepare_image(image: Image.Image, cfg: ImageFeatures) -> torch.Tensor:
     """Mode, resize (shorter side to cfg.size), centre crop; (C, size, size) in [0, 1]."""
     image = ImageOps.exif_transpose(to_mode(image, cfg.channels))
     image = ImageOps.fit(image, (cfg.size, cfg.size), Image.Resampling.BICUBIC)
@@ -53,7 +46,7 @@ class ImageFeaturizer:
     """Decoded image -> the normalised model input, identical in featurize and serving."""
 
     def __init__(
-        self, cfg: ImageConfig, mean: list[float] | None = None, std: list[float] | None = None
+        self, cfg: ImageFeatures, mean: list[float] | None = None, std: list[float] | None = None
     ) -> None:
         self.cfg = cfg
         self.mean = None if mean is None else torch.tensor(mean).view(1, -1, 1, 1)
@@ -61,7 +54,7 @@ class ImageFeaturizer:
 
     @classmethod
     def from_stats(cls, stats: dict) -> ImageFeaturizer:
-        return cls(ImageConfig(**stats["image"]), stats["mean"], stats["std"])
+        return cls(ImageFeatures(**stats["image"]), stats["mean"], stats["std"])
 
     def decode(self, source: str | Path | bytes) -> Image.Image:
         return read_image(source, max_pixels=self.cfg.max_pixels)
