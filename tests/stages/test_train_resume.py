@@ -60,6 +60,11 @@ def test_interrupted_training_resumes_and_matches(features_dir, caplog):
     assert "resuming the interrupted run" in caplog.text
     assert "epoch 0:" not in caplog.text  # it continued; it did not start over
     assert not (features_dir / "models/train_state").exists()
+    trained = json.loads((features_dir / "metrics/train.json").read_text())
+    n_train = len(torch.load(features_dir / "data/features/train.pt", weights_only=True)["y"])
+    epochs_after_resume = trained["epochs"] - (stopped_at + 1)
+    seen = trained["train_samples_per_s"] * trained["train_seconds"]  # both rounded to 0.1
+    assert 0.85 < seen / (n_train * epochs_after_resume) < 1.15  # throughput of this run only
     assert evaluate.main([]) == 0
     resumed = json.loads((features_dir / "metrics/eval.json").read_text())
     assert abs(resumed["accuracy"] - uninterrupted["accuracy"]) <= 0.02

@@ -43,7 +43,16 @@ class EpochSeed(pl.Callback):
 
 
 class EpochReport(pl.Callback):
-    """One log line per epoch, readable in `dvc repro` output without a progress bar."""
+    """One log line per epoch, readable in `dvc repro` output without a progress bar.
+
+    `first_epoch` is where this process started (after a resume, the restored epoch), so
+    throughput counts only the epochs trained here.
+    """
+
+    first_epoch = 0
+
+    def on_train_start(self, trainer, _):
+        self.first_epoch = trainer.current_epoch
 
     def on_train_epoch_end(self, trainer, _):
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}

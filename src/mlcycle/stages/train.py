@@ -117,6 +117,7 @@ def train(params: DictConfig) -> None:
     latest = pl.callbacks.ModelCheckpoint(  # every epoch: what an interrupted run resumes
         dirpath=STATE, filename="last", save_top_k=1, enable_version_counter=False
     )
+    report = EpochReport()
     trainer = pl.Trainer(
         accelerator="auto",
         devices=1,
@@ -126,7 +127,7 @@ def train(params: DictConfig) -> None:
             checkpoint,
             latest,
             EpochSeed(params.seed),
-            EpochReport(),
+            report,
             pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=cfg.patience),
         ],
         logger=DVCLiveLogger(
@@ -153,10 +154,11 @@ def train(params: DictConfig) -> None:
     write_with(MODELS / "model.ckpt", lambda p: shutil.copyfile(checkpoint.best_model_path, p))
     shutil.rmtree(STATE, ignore_errors=True)
     epochs = trainer.current_epoch
+    epochs_here = epochs - report.first_epoch  # a resumed run trained only these
     seen = (
-        len(train_set) * epochs
+        len(train_set) * epochs_here
         if not cfg.limit_train_batches
-        else (cfg.limit_train_batches * cfg.batch_size * epochs)
+        else (cfg.limit_train_batches * cfg.batch_size * epochs_here)
     )
     write_json_atomic(
         METRICS,
