@@ -39,6 +39,22 @@ def write_with(target: str | Path, writer: Callable[[Path], Any], suffix: str = 
         writer(tmp)
 
 
+def write_torch_atomic(target: str | Path, obj: Any) -> None:
+    """torch.save `obj` atomically, byte-for-byte the same for the same `obj`.
+
+    torch.save names the archive's inner folder after a path it is given, which would
+    be the random temporary name and change DVC's hash of identical contents; given an
+    open file it uses a fixed name.
+    """
+    import torch
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    write_with(target, save)
+
+
 def write_text_atomic(target: str | Path, text: str) -> None:
     write_with(target, lambda p: p.write_text(text, encoding="utf-8"))
 

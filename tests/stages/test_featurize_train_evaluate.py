@@ -1,11 +1,12 @@
 import json
+import shutil
 
 import pandas as pd
 import pytest
 import torch
 
 from mlcycle.models.checkpoint import CheckpointError, load_network
-from mlcycle.stages import evaluate, train
+from mlcycle.stages import evaluate, featurize, train
 
 
 @pytest.fixture
@@ -20,6 +21,16 @@ def test_features_per_split_and_stats(trained):
     train_set = torch.load(trained / "data/features/train.pt", weights_only=True)
     assert len(train_set["y"]) == (manifest["split"] == "train").sum()
     assert abs(float(train_set["x"].mean())) < 0.05  # normalised with training statistics
+
+
+def test_featurize_again_writes_the_same_bytes(trained, collected, tmp_path, monkeypatch):
+    """What DVC hashes: identical features must not look changed and retrain everything."""
+    shutil.copytree(collected, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    assert featurize.main([]) == 0
+    for name in ("train.pt", "val.pt", "test.pt", "stats.json"):
+        again = (tmp_path / "data/features" / name).read_bytes()
+        assert again == (trained / "data/features" / name).read_bytes(), name
 
 
 def test_train_writes_checkpoint_metrics_and_curves(trained):

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from mlcycle.atomic import write_json_atomic, write_with
+from mlcycle.atomic import write_json_atomic, write_torch_atomic
 from mlcycle.data.schemas import SPLITS, ValidatedManifest, read_table
 from mlcycle.features.featurizer import build, featurize_paths
 from mlcycle.stages._main import StageError, log, run_stage
@@ -42,7 +42,7 @@ def featurize(params: DictConfig) -> None:
     featurizer.fit_stats(feats["train"][0])
     for split, (x, y, paths) in feats.items():
         data = {"x": featurizer.normalise(x).contiguous(), "y": y, "path": paths}
-        write_with(OUT / f"{split}.pt", lambda p, d=data: torch.save(d, p))
+        write_torch_atomic(OUT / f"{split}.pt", data)
         log.info("%s: %d examples, input %s", split, len(y), tuple(x.shape[1:]))
     write_json_atomic(
         OUT / "stats.json",
