@@ -1,9 +1,10 @@
 """Featurize throughput: mlcycle against a straightforward per-file baseline, same files.
 
-    python benchmarks/featurize_throughput.py [--clips 2000] [--images 1797]
+    python benchmarks/featurize_throughput.py [--clips 2000] [--images 1797] [--repeats 5]
 
-Audio: mlcycle (soundfile decode + batched torchaudio log-mel) vs librosa per file
-(librosa.load at 16 kHz + librosa.feature.melspectrogram + log). Images: mlcycle's
+Audio: exactly what the featurize stage runs (decode, mono/resample/length, loudness,
+batched log-mel) vs librosa per file (librosa.load at 16 kHz + fix_length +
+librosa.feature.melspectrogram with the same n_fft / hop / mels + log). Images: mlcycle's
 ImageFeaturizer vs a per-file Pillow + NumPy loop. Also training samples/s of the default
 keyword network. Prints figures; asserts nothing.
 """
@@ -51,13 +52,15 @@ def make_images(folder: Path, n: int) -> list[Path]:
     return paths
 
 
-def timed(fn, repeats: int) -> float:
-    """Best wall time of `repeats` runs (timeit's convention: the least disturbed run)."""
-    best = float("inf")
+def best_times(repeats: int, *fns) -> list[float]:
+    """Best wall time of each function over `repeats` rounds (timeit's convention: the least
+    disturbed run), the functions taking turns so that both see the same machine."""
+    best = [float("inf")] * len(fns)
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - start)
     return best
 
 
@@ -111,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=2000)
     parser.add_argument("--images", type=int, default=1797)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds; each one's best counts")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory() as tmp:
@@ -120,17 +123,19 @@ def main() -> None:
         acfg, icfg = AudioFeatures(), ImageFeatures()
         mlcycle_audio(clips[:50], acfg)  # warm-up: imports, FFT plans
         librosa_baseline(clips[:20], acfg)
-        ours, base = (
-            timed(lambda: mlcycle_audio(clips, acfg), args.repeats),
-            timed(lambda: librosa_baseline(clips, acfg), args.repeats),
+        ours, base = best_times(
+            args.repeats,
+            lambda: mlcycle_audio(clips, acfg),
+            lambda: librosa_baseline(clips, acfg),
         )
         print(
             f"audio  {len(clips)} clips: mlcycle {len(clips) / ours:8.0f} clips/s, "
             f"librosa per file {len(clips) / base:8.0f} clips/s, speed-up {base / ours:.1f}x"
         )
-        ours, base = (
-            timed(lambda: mlcycle_images(images, icfg), args.repeats),
-            timed(lambda: pillow_baseline(images, icfg.size), args.repeats),
+        ours, base = best_times(
+            args.repeats,
+            lambda: mlcycle_images(images, icfg),
+            lambda: pillow_baseline(images, icfg.size),
         )
         print(
             f"images {len(images)} files: mlcycle {len(images) / ours:8.0f} images/s, "

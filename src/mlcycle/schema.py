@@ -122,7 +122,8 @@ class ImageFeatures:
 
 @dataclass
 class Featurize:
-    batch_size: int = 256
+    batch_size: int = 64
+    workers: Optional[int] = None
     audio: Optional[AudioFeatures] = None
     image: Optional[ImageFeatures] = None
 

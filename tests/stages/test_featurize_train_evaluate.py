@@ -84,3 +84,17 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_train_without_features_names_the_missing_file(small_workdir, capsys):
     assert train.main([]) == 2
     assert "data/features" in capsys.readouterr().err
+
+
+def test_a_file_damaged_after_validation_stops_featurize_by_name(
+    collected, tmp_path, monkeypatch, capsys
+):
+    shutil.copytree(collected, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    manifest = pd.read_csv(tmp_path / "data/validated/manifest.csv")
+    victim = manifest[manifest["split"] == "val"]["path"].iloc[3]
+    (tmp_path / victim).write_bytes(b"RIFF\x00\x00\x00\x00WAVE garbage")
+    assert featurize.main([]) == 2
+    err = capsys.readouterr().err
+    assert "featurize val: cannot decode" in err and victim in err
+    assert not (tmp_path / "data/features/val.pt").exists()

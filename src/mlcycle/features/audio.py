@@ -99,6 +99,9 @@ class LogMel(torch.nn.Module):
 class AudioFeaturizer:
     """Raw audio -> the normalised model input, identical in featurize and in serving."""
 
+    # The FFTs release the GIL for long enough that threads overlap them with decoding.
+    threads_help = True
+
     def __init__(
         self, cfg: AudioFeatures, mean: list[float] | None = None, std: list[float] | None = None
     ) -> None:

@@ -37,7 +37,12 @@ def featurize(params: DictConfig) -> None:
         if rows.empty:
             raise StageError(f"split {split!r} is empty: no valid files were assigned to it")
         paths = rows["path"].tolist()
-        x = featurize_paths(featurizer, paths, params.featurize.batch_size)
+        try:
+            x = featurize_paths(
+                featurizer, paths, params.featurize.batch_size, params.featurize.workers
+            )
+        except ValueError as e:
+            raise StageError(f"featurize {split}: {e}") from None
         feats[split] = (x, torch.tensor([index[y] for y in rows["label"]]), paths)
     featurizer.fit_stats(feats["train"][0])
     for split, (x, y, paths) in feats.items():

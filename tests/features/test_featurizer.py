@@ -1,0 +1,69 @@
+"""featurize_paths: the same features whatever the threads and chunking; bad files named."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from mlcycle.data.audio_io import write_wav
+from mlcycle.features.audio import AudioFeaturizer
+from mlcycle.features.featurizer import featurize_paths
+from mlcycle.features.image import ImageFeaturizer
+from mlcycle.schema import AudioFeatures, ImageFeatures
+
+
+@pytest.fixture
+def clips(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(23):
+        seconds = (0.6, 1.0, 1.4)[i % 3]  # padded, exact and cropped clips
+        x = rng.standard_normal(int(seconds * 16000)).astype(np.float32) * 0.05 * (1 + i)
+        paths.append(tmp_path / f"{i}.wav")
+        write_wav(paths[-1], np.clip(x, -1, 1), 16000)
+    return paths
+
+
+@pytest.fixture
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(19):
+        size = (8, 13, 30)[i % 3]
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(paths[-1])
+    return paths
+
+
+@pytest.mark.parametrize("modality", ["audio", "image"])
+def test_features_do_not_depend_on_threads_or_chunks(modality, clips, images):
+    featurizer, paths = (
+        (AudioFeaturizer(AudioFeatures()), clips)
+        if modality == "audio"
+        else (ImageFeaturizer(ImageFeatures()), images)
+    )
+    one_by_one = torch.cat([featurizer.raw_features([featurizer.decode(p)]) for p in paths])
+    for batch_size, workers in [(1, 1), (7, 2), (64, None), (5, 3)]:
+        feats = featurize_paths(featurizer, paths, batch_size, workers)
+        assert torch.equal(feats, one_by_one), (batch_size, workers)
+
+
+def test_torch_threads_are_restored(clips):
+    before = torch.get_num_threads()
+    featurize_paths(AudioFeaturizer(AudioFeatures()), clips[:3], 1, 2)
+    assert torch.get_num_threads() == before
+
+
+def test_an_undecodable_file_is_named(clips):
+    clips[5].write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    with pytest.raises(ValueError, match=f"cannot decode {clips[5]}"):
+        featurize_paths(AudioFeaturizer(AudioFeatures()), clips, 4, 2)
+
+
+def test_bad_arguments_are_errors(clips):
+    with pytest.raises(ValueError, match="no files"):
+        featurize_paths(AudioFeaturizer(AudioFeatures()), [])
+    with pytest.raises(ValueError, match="batch_size"):
+        featurize_paths(AudioFeaturizer(AudioFeatures()), clips, 0)
+    with pytest.raises(ValueError, match="workers"):
+        featurize_paths(AudioFeaturizer(AudioFeatures()), clips, 4, 0)
