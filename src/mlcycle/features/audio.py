@@ -70,7 +70,7 @@ class LogMel(torch.nn.Module):
 
     The same numbers as torchaudio.transforms.MelSpectrogram (centred reflect-padded
     frames, periodic Hann window, power 2, torchaudio's HTK filterbank; a test holds them
-    equal) at about twice its speed on CPU: the power is re^2 + im^2, never the complex
+    equal) at 1.5-2x its speed on CPU: the power is re^2 + im^2, never the complex
     magnitude (abs() then pow(2) costs more than the FFT itself), and it works through
     TRANSFORM_BATCH clips at a time, whose frames stay in cache.
     """

@@ -56,12 +56,12 @@ def featurize_paths(
 
     Chunks of `batch_size` files go to `workers` threads (None: one per CPU core where
     the featurizer's `threads_help`, else one), each decoding its chunk and transforming
-    it with single-threaded torch. Decoding is Python
-    and holds the GIL while torch's kernels release it, so one thread's decoding overlaps
-    another's FFTs; this measured faster than torch's own threads on the whole batch
-    (they idle while Python decodes) and than worker processes (start-up and copying the
-    features back cost more than they save). Every chunk runs the same code, so the
-    features do not depend on `workers` or `batch_size` (a test holds them equal).
+    it with single-threaded torch. Decoding is Python and holds the GIL while torch's
+    kernels release it, so one thread's decoding overlaps another's FFTs; this measured
+    faster than torch's own threads on the whole batch (they idle while Python decodes)
+    and than worker processes (start-up and copying the features back cost more than they
+    save). Every chunk runs the same code, so the features do not depend on `workers` or
+    `batch_size` (a test holds them equal).
     """
     if not paths:
         raise ValueError("no files to featurize")
