@@ -4,7 +4,7 @@ fit_length:       any channels / sample rate / length -> mono, resampled, fixed 
 level:            a batch of those -> each at the target loudness
 prepare_waveform: both, for one clip
 LogMel:           batch of fixed-length waveforms -> log-mel (batch, 1, n_mels, frames)
-AudioFeaturizer:  both, plus the training-split normalisation from stats.json
+AudioFeaturizer:  both, plus the training-split normalisation (features.base)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import torch
 import torchaudio
 
 from mlcycle.data.audio_io import read_audio
+from mlcycle.features.base import Featurizer
 from mlcycle.schema import AudioFeatures
 
 MAX_GAIN_DB = 40.0  # never amplify near-silence by more than this
@@ -96,24 +97,18 @@ class LogMel(torch.nn.Module):
         return torch.log(mel.transpose(1, 2) + 1e-6).unsqueeze(1)
 
 
-class AudioFeaturizer:
-    """Raw audio -> the normalised model input, identical in featurize and in serving."""
+class AudioFeaturizer(Featurizer):
+    """Raw audio -> the normalised model input (log-mel, standardised per mel bin)."""
 
+    modality, config_type, stat_dim = "audio", AudioFeatures, 2
     # The FFTs release the GIL for long enough that threads overlap them with decoding.
     threads_help = True
 
     def __init__(
         self, cfg: AudioFeatures, mean: list[float] | None = None, std: list[float] | None = None
     ) -> None:
-        self.cfg = cfg
+        super().__init__(cfg, mean, std)
         self.logmel = LogMel(cfg)
-        self.mean = None if mean is None else torch.tensor(mean).view(1, 1, -1, 1)
-        self.std = None if std is None else torch.tensor(std).view(1, 1, -1, 1)
-
-    @classmethod
-    def from_stats(cls, stats: dict) -> AudioFeaturizer:
-        """Rebuild the featurizer that wrote `stats` (data/features/stats.json)."""
-        return cls(AudioFeatures(**stats["audio"]), stats["mean"], stats["std"])
 
     def decode(self, source: str | Path | bytes) -> tuple[np.ndarray, int]:
         """Encoded audio (path or bytes) -> ((channels, samples), sample_rate)."""
@@ -124,19 +119,3 @@ class AudioFeaturizer:
         """Un-normalised log-mel for a list of (samples, sample_rate)."""
         batch = torch.stack([fit_length(s, sr, self.cfg) for s, sr in waves])
         return self.logmel(level(batch, self.cfg))
-
-    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
-        if self.mean is None or self.std is None:
-            raise RuntimeError("normalisation statistics not set: fit_stats first")
-        return (feats - self.mean) / self.std
-
-    def fit_stats(self, feats: torch.Tensor) -> None:
-        """Per-mel-bin mean and std over (batch, time) of the training features."""
-        self.mean = feats.mean(dim=(0, 1, 3), keepdim=True)
-        self.std = feats.std(dim=(0, 1, 3), keepdim=True).clamp_min(1e-5)
-
-    def __call__(self, waves: list[tuple[np.ndarray, int]]) -> torch.Tensor:
-        return self.normalise(self.raw_features(waves))
-
-    def stats(self) -> dict:
-        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}

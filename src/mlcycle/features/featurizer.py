@@ -12,22 +12,21 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mlcycle.features.audio import AudioFeaturizer
+from mlcycle.features.base import Featurizer
 from mlcycle.features.image import ImageFeaturizer
-from mlcycle.schema import AudioFeatures, ImageFeatures
 
-Featurizer = AudioFeaturizer | ImageFeaturizer
-CONFIGS = {"audio": (AudioFeatures, AudioFeaturizer), "image": (ImageFeatures, ImageFeaturizer)}
+FEATURIZERS = {f.modality: f for f in (AudioFeaturizer, ImageFeaturizer)}
 
 
 def build(modality: str, featurize: DictConfig) -> tuple[Featurizer, dict]:
     """The featurizer for `modality` from the featurize params; also its config as a dict."""
-    if modality not in CONFIGS:
-        raise ValueError(f"unknown task.modality {modality!r}; choose from {sorted(CONFIGS)}")
+    if modality not in FEATURIZERS:
+        raise ValueError(f"unknown task.modality {modality!r}; choose from {sorted(FEATURIZERS)}")
     section = featurize.get(modality)
     if section is None:
         raise ValueError(f"featurize.{modality} is not set for this {modality} task")
-    config_type, featurizer_type = CONFIGS[modality]
-    cfg = config_type(**OmegaConf.to_container(section))
+    featurizer_type = FEATURIZERS[modality]
+    cfg = featurizer_type.config_type(**OmegaConf.to_container(section))
     return featurizer_type(cfg), asdict(cfg)
 
 
@@ -91,4 +90,4 @@ def featurize_paths(
 
 def from_stats(stats: dict) -> Featurizer:
     """The exact featurizer (config + normalisation) recorded in data/features/stats.json."""
-    return CONFIGS[stats["modality"]][1].from_stats(stats)
+    return FEATURIZERS[stats["modality"]].from_stats(stats)

@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageOps
 
 from mlcycle.data.image_io import read_image
+from mlcycle.features.base import Featurizer
 from mlcycle.schema import ImageFeatures
 
 
@@ -42,42 +43,16 @@ def prepare_image(image: Image.Image, cfg: ImageFeatures) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-class ImageFeaturizer:
-    """Decoded image -> the normalised model input, identical in featurize and serving."""
+class ImageFeaturizer(Featurizer):
+    """Decoded image -> the normalised model input (standardised per channel)."""
 
+    modality, config_type, stat_dim = "image", ImageFeatures, 1
     # Small images are Python-bound (Pillow's per-file overhead holds the GIL): a second
     # thread measured 40 % slower, not faster.
     threads_help = False
-
-    def __init__(
-        self, cfg: ImageFeatures, mean: list[float] | None = None, std: list[float] | None = None
-    ) -> None:
-        self.cfg = cfg
-        self.mean = None if mean is None else torch.tensor(mean).view(1, -1, 1, 1)
-        self.std = None if std is None else torch.tensor(std).view(1, -1, 1, 1)
-
-    @classmethod
-    def from_stats(cls, stats: dict) -> ImageFeaturizer:
-        return cls(ImageFeatures(**stats["image"]), stats["mean"], stats["std"])
 
     def decode(self, source: str | Path | bytes) -> Image.Image:
         return read_image(source, max_pixels=self.cfg.max_pixels)
 
     def raw_features(self, images: list[Image.Image]) -> torch.Tensor:
         return torch.stack([prepare_image(im, self.cfg) for im in images])
-
-    def fit_stats(self, feats: torch.Tensor) -> None:
-        """Per-channel mean and std of the training images."""
-        self.mean = feats.mean(dim=(0, 2, 3), keepdim=True)
-        self.std = feats.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-5)
-
-    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
-        if self.mean is None or self.std is None:
-            raise RuntimeError("normalisation statistics not set: fit_stats first")
-        return (feats - self.mean) / self.std
-
-    def __call__(self, images: list[Image.Image]) -> torch.Tensor:
-        return self.normalise(self.raw_features(images))
-
-    def stats(self) -> dict:
-        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}

@@ -1,0 +1,62 @@
+"""What every featurizer shares: the training-split normalisation and its stats.json form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class Featurizer:
+    """Decoded file -> normalised model input, identical in featurize and in serving.
+
+    A subclass sets `modality` (its config's key in stats.json), `config_type`,
+    `stat_dim` (the feature dimension that gets its own mean and std) and `threads_help`
+    (whether featurize_paths should run one thread per core), and implements decode and
+    raw_features.
+    """
+
+    modality: str
+    config_type: type
+    stat_dim: int
+    threads_help: bool
+
+    def __init__(
+        self, cfg: Any, mean: list[float] | None = None, std: list[float] | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.mean = None if mean is None else self._per_stat(torch.tensor(mean))
+        self.std = None if std is None else self._per_stat(torch.tensor(std))
+
+    @classmethod
+    def from_stats(cls, stats: dict) -> Featurizer:
+        """Rebuild the featurizer that wrote `stats` (data/features/stats.json)."""
+        return cls(cls.config_type(**stats[cls.modality]), stats["mean"], stats["std"])
+
+    def decode(self, source: Any) -> Any:
+        raise NotImplementedError
+
+    def raw_features(self, decoded: list) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _per_stat(self, values: torch.Tensor) -> torch.Tensor:
+        shape = [1, 1, 1, 1]
+        shape[self.stat_dim] = -1
+        return values.view(shape)
+
+    def fit_stats(self, feats: torch.Tensor) -> None:
+        """Mean and std of the training features, one per index of `stat_dim`."""
+        others = tuple(d for d in range(feats.ndim) if d != self.stat_dim)
+        self.mean = feats.mean(dim=others, keepdim=True)
+        self.std = feats.std(dim=others, keepdim=True).clamp_min(1e-5)
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.mean is None or self.std is None:
+            raise RuntimeError("normalisation statistics not set: fit_stats first")
+        return (feats - self.mean) / self.std
+
+    def __call__(self, decoded: list) -> torch.Tensor:
+        return self.normalise(self.raw_features(decoded))
+
+    def stats(self) -> dict:
+        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
