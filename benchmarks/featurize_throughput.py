@@ -21,9 +21,9 @@ import torch
 
 from mlcycle.data.audio_io import write_wav
 from mlcycle.features.audio import AudioFeaturizer
-from mlcycle.features.featurizer import featurize_paths
 from mlcycle.features.image import ImageFeaturizer
-from mlcycle.schema import AudioFeatures, ImageFeatures
+from mlcycle.features.parallel import featurize_paths
+from mlcycle.params import AudioFeatures, ImageFeatures
 
 
 def make_clips(folder: Path, n: int) -> list[Path]:

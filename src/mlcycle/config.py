@@ -12,7 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from mlcycle.schema import Params
+from mlcycle.params import Params
 
 PARAMS_FILE = Path("params.yaml")
 CONF_DIR = Path("conf")

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from mlcycle.data.audio_checks import Invalid, check_audio
+from mlcycle.data.audio_checks import check_audio
 from mlcycle.data.audio_io import write_wav
+from mlcycle.data.checks import Invalid
 from mlcycle.data.defects import AUDIO_DEFECTS, inject_audio_defect
-from mlcycle.schema import AudioChecks
+from mlcycle.params import AudioChecks
 from tests.conftest import DEFECT_REASONS
 
 CHECKS = OmegaConf.structured(AudioChecks)

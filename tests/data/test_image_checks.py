@@ -5,10 +5,10 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from mlcycle.data.audio_checks import Invalid
+from mlcycle.data.checks import Invalid
 from mlcycle.data.defects import IMAGE_DEFECTS, inject_image_defect
 from mlcycle.data.image_checks import check_image
-from mlcycle.schema import ImageChecks
+from mlcycle.params import ImageChecks
 
 CHECKS = OmegaConf.structured(ImageChecks)
 EXPECTED_REASON = {

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mlcycle.features.audio import AudioFeaturizer, prepare_waveform
-from mlcycle.schema import AudioFeatures
+from mlcycle.params import AudioFeatures
 
 CFG = AudioFeatures()
 

@@ -7,9 +7,9 @@ from PIL import Image
 
 from mlcycle.data.audio_io import write_wav
 from mlcycle.features.audio import AudioFeaturizer
-from mlcycle.features.featurizer import featurize_paths
 from mlcycle.features.image import ImageFeaturizer
-from mlcycle.schema import AudioFeatures, ImageFeatures
+from mlcycle.features.parallel import featurize_paths
+from mlcycle.params import AudioFeatures, ImageFeatures
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_an_undecodable_file_is_named(clips):
 
 def test_bad_arguments_are_errors(clips):
     with pytest.raises(ValueError, match="no files"):
-        featurize_paths(AudioFeaturizer(AudioFeatures()), [])
+        featurize_paths(AudioFeaturizer(AudioFeatures()), [], 64)
     with pytest.raises(ValueError, match="batch_size"):
         featurize_paths(AudioFeaturizer(AudioFeatures()), clips, 0)
     with pytest.raises(ValueError, match="workers"):

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from mlcycle.features.image import ImageFeaturizer, prepare_image
-from mlcycle.schema import ImageFeatures
+from mlcycle.params import ImageFeatures
 
 CFG = ImageFeatures(size=16, channels=1)
 

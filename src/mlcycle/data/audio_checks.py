@@ -10,15 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from mlcycle.data.audio_io import read_audio
+from mlcycle.data.checks import Invalid, read_nonempty
 from mlcycle.data.image_io import IMAGE_SUFFIXES
-
-
-class Invalid(Exception):
-    """A file failed a check; `reason` is a short code, the message the detail."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass
@@ -49,16 +42,6 @@ def wav_truncation(data: bytes) -> str | None:
 def dbfs(x: np.ndarray) -> float:
     power = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
     return 10.0 * np.log10(power) if power > 0 else float("-inf")
-
-
-def read_nonempty(path: Path) -> bytes:
-    """The file's bytes; Invalid("missing") or Invalid("empty") when there are none."""
-    if not path.is_file():
-        raise Invalid("missing", f"file not found: {path}")
-    data = path.read_bytes()
-    if not data:
-        raise Invalid("empty", "file is 0 bytes")
-    return data
 
 
 def check_audio(path: Path, checks) -> AudioFacts:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlcycle.data.audio_checks import Invalid, read_nonempty
+from mlcycle.data.checks import Invalid, read_nonempty
 from mlcycle.data.image_io import IMAGE_SUFFIXES, ImageDecodeError, read_image
 
 

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from mlcycle.data import espeak
 from mlcycle.data.recording import background, record
-from mlcycle.schema import KeywordsSource
+from mlcycle.params import KeywordsSource
 
 UNKNOWN, SILENCE = "_unknown_", "_silence_"
 

@@ -16,8 +16,8 @@ import torch
 import torchaudio
 
 from mlcycle.data.audio_io import read_audio
-from mlcycle.features.base import Featurizer
-from mlcycle.schema import AudioFeatures
+from mlcycle.features.featurizer import Featurizer
+from mlcycle.params import AudioFeatures
 
 MAX_GAIN_DB = 40.0  # never amplify near-silence by more than this
 TRANSFORM_BATCH = 16  # clips per STFT: larger batches spill the frames out of cache

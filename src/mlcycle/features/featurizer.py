@@ -1,93 +1,62 @@
-"""Pick the featurizer of a modality; rebuild one from the stats.json it wrote."""
+"""What every featurizer shares: the training-split normalisation and its stats.json form."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import asdict
+from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
-
-from mlcycle.features.audio import AudioFeaturizer
-from mlcycle.features.base import Featurizer
-from mlcycle.features.image import ImageFeaturizer
-
-FEATURIZERS = {f.modality: f for f in (AudioFeaturizer, ImageFeaturizer)}
 
 
-def build(modality: str, featurize: DictConfig) -> tuple[Featurizer, dict]:
-    """The featurizer for `modality` from the featurize params; also its config as a dict."""
-    if modality not in FEATURIZERS:
-        raise ValueError(f"unknown task.modality {modality!r}; choose from {sorted(FEATURIZERS)}")
-    section = featurize.get(modality)
-    if section is None:
-        raise ValueError(f"featurize.{modality} is not set for this {modality} task")
-    featurizer_type = FEATURIZERS[modality]
-    cfg = featurizer_type.config_type(**OmegaConf.to_container(section))
-    return featurizer_type(cfg), asdict(cfg)
+class Featurizer:
+    """Decoded file -> normalised model input, identical in featurize and in serving.
 
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """torch's intra-op thread count set to `n` for the block, then restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def featurize_paths(
-    featurizer: Featurizer, paths: list, batch_size: int = 64, workers: int | None = None
-) -> torch.Tensor:
-    """Un-normalised features of many files, in their order.
-
-    Chunks of `batch_size` files go to `workers` threads (None: one per CPU core where
-    the featurizer's `threads_help`, else one), each decoding its chunk and transforming
-    it with single-threaded torch. Decoding is Python and holds the GIL while torch's
-    kernels release it, so one thread's decoding overlaps another's FFTs; this measured
-    faster than torch's own threads on the whole batch (they idle while Python decodes)
-    and than worker processes (start-up and copying the features back cost more than they
-    save). Every chunk runs the same code, so the features do not depend on `workers` or
-    `batch_size` (a test holds them equal).
+    A subclass sets `modality` (its config's key in stats.json), `config_type`,
+    `stat_dim` (the feature dimension that gets its own mean and std) and `threads_help`
+    (whether featurize_paths should run one thread per core), and implements decode and
+    raw_features.
     """
-    if not paths:
-        raise ValueError("no files to featurize")
-    if batch_size < 1:
-        raise ValueError(f"featurize.batch_size must be at least 1, got {batch_size}")
-    if workers is not None and workers < 1:
-        raise ValueError(
-            f"featurize.workers must be at least 1 (or null: one per core), got {workers}"
-        )
-    chunks = [paths[i : i + batch_size] for i in range(0, len(paths), batch_size)]
 
-    def decode(path):
-        try:
-            return featurizer.decode(path)
-        except ValueError as e:
-            raise ValueError(f"cannot decode {path}: {e}") from None
+    modality: str
+    config_type: type
+    stat_dim: int
+    threads_help: bool
 
-    def features(chunk: list) -> torch.Tensor:
-        return featurizer.raw_features([decode(p) for p in chunk])
+    def __init__(
+        self, cfg: Any, mean: list[float] | None = None, std: list[float] | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.mean = None if mean is None else self._per_stat(torch.tensor(mean))
+        self.std = None if std is None else self._per_stat(torch.tensor(std))
 
-    if workers is None:
-        workers = cpu_cores() if featurizer.threads_help else 1
-    workers = min(workers, len(chunks))
-    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
-        return torch.cat(list(pool.map(features, chunks)))
+    @classmethod
+    def from_stats(cls, stats: dict) -> Featurizer:
+        """Rebuild the featurizer that wrote `stats` (data/features/stats.json)."""
+        return cls(cls.config_type(**stats[cls.modality]), stats["mean"], stats["std"])
 
+    def decode(self, source: Any) -> Any:
+        raise NotImplementedError
 
-def from_stats(stats: dict) -> Featurizer:
-    """The exact featurizer (config + normalisation) recorded in data/features/stats.json."""
-    return FEATURIZERS[stats["modality"]].from_stats(stats)
+    def raw_features(self, decoded: list) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _per_stat(self, values: torch.Tensor) -> torch.Tensor:
+        shape = [1, 1, 1, 1]
+        shape[self.stat_dim] = -1
+        return values.view(shape)
+
+    def fit_stats(self, feats: torch.Tensor) -> None:
+        """Mean and std of the training features, one per index of `stat_dim`."""
+        others = tuple(d for d in range(feats.ndim) if d != self.stat_dim)
+        self.mean = feats.mean(dim=others, keepdim=True)
+        self.std = feats.std(dim=others, keepdim=True).clamp_min(1e-5)
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        if self.mean is None or self.std is None:
+            raise RuntimeError("normalisation statistics not set: fit_stats first")
+        return (feats - self.mean) / self.std
+
+    def __call__(self, decoded: list) -> torch.Tensor:
+        return self.normalise(self.raw_features(decoded))
+
+    def stats(self) -> dict:
+        return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}

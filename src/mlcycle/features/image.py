@@ -13,8 +13,8 @@ import torch
 from PIL import Image, ImageOps
 
 from mlcycle.data.image_io import read_image
-from mlcycle.features.base import Featurizer
-from mlcycle.schema import ImageFeatures
+from mlcycle.features.featurizer import Featurizer
+from mlcycle.params import ImageFeatures
 
 
 def to_mode(image: Image.Image, channels: int) -> Image.Image:

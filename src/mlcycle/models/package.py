@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from mlcycle.atomic import write_json_atomic
-from mlcycle.features.base import Featurizer
-from mlcycle.features.featurizer import from_stats
+from mlcycle.features.featurizer import Featurizer
+from mlcycle.features.registry import from_stats
 from mlcycle.models.checkpoint import build_network
 
 FORMAT = 1

@@ -20,9 +20,9 @@ from mlcycle.atomic import write_csv_atomic
 from mlcycle.data import digits, speech_commands
 from mlcycle.data.audio_io import write_wav
 from mlcycle.data.defects import choose_defects, defect_kinds, inject_defect
-from mlcycle.data.schemas import RawManifest
+from mlcycle.data.tables import RawManifest
 from mlcycle.data.user_sources import SourceError, collect_folder, collect_manifest
-from mlcycle.stages._main import StageError, log, run_stage
+from mlcycle.stages.runner import StageError, log, run_stage
 
 BUILT_IN = {"keywords": "audio", "digits": "image"}
 

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from mlcycle.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
-from mlcycle.data.schemas import ValidatedManifest, read_table
+from mlcycle.data.tables import ValidatedManifest, read_table
 from mlcycle.error_analysis import (
     DEFAULT_SLICES,
     add_derived_columns,
@@ -29,9 +29,9 @@ from mlcycle.error_analysis import (
     slice_accuracy,
     worst_slices_markdown,
 )
-from mlcycle.features.featurizer import from_stats
+from mlcycle.features.registry import from_stats
 from mlcycle.models.checkpoint import CheckpointError, load_network
-from mlcycle.stages._main import StageError, log, run_stage
+from mlcycle.stages.runner import StageError, log, run_stage
 
 FEATURES = Path("data/features")
 CHECKPOINT = Path("models/model.ckpt")

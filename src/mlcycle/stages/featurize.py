@@ -12,9 +12,10 @@ import torch
 from omegaconf import DictConfig
 
 from mlcycle.atomic import write_json_atomic, write_torch_atomic
-from mlcycle.data.schemas import SPLITS, ValidatedManifest, read_table
-from mlcycle.features.featurizer import build, featurize_paths
-from mlcycle.stages._main import StageError, log, run_stage
+from mlcycle.data.tables import SPLITS, ValidatedManifest, read_table
+from mlcycle.features.parallel import featurize_paths
+from mlcycle.features.registry import build
+from mlcycle.stages.runner import StageError, log, run_stage
 
 MANIFEST = Path("data/validated/manifest.csv")
 OUT = Path("data/features")

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlcycle.atomic import write_json_atomic
 from mlcycle.scope import check_targets
-from mlcycle.stages._main import StageError, log, run_stage
+from mlcycle.stages.runner import StageError, log, run_stage
 
 EVAL = Path("metrics/eval.json")
 GATE = Path("metrics/gate.json")

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from mlcycle.models.checkpoint import CheckpointError, load_network
 from mlcycle.models.package import write_package
-from mlcycle.stages._main import StageError, log, run_stage
+from mlcycle.stages.runner import StageError, log, run_stage
 
 CHECKPOINT = Path("models/model.ckpt")
 STATS = Path("data/features/stats.json")

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcycle.atomic import write_json_atomic, write_with
 from mlcycle.models.classifier import Classifier, RandomShift, SpecAugment
 from mlcycle.models.training import EpochReport, EpochSeed, EpochShuffle
-from mlcycle.stages._main import StageError, log, run_stage
+from mlcycle.stages.runner import StageError, log, run_stage
 
 FEATURES = Path("data/features")
 MODELS = Path("models")

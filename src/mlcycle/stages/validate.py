@@ -14,18 +14,19 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from mlcycle.atomic import write_csv_atomic, write_json_atomic
-from mlcycle.data.audio_checks import AudioFacts, Invalid, check_audio
+from mlcycle.data.audio_checks import AudioFacts, check_audio
+from mlcycle.data.checks import Invalid
 from mlcycle.data.image_checks import ImageFacts, check_image
 from mlcycle.data.report import write_report
-from mlcycle.data.schemas import (
+from mlcycle.data.splits import split_of
+from mlcycle.data.tables import (
     SPLITS,
     RawManifest,
     Rejected,
     ValidatedManifest,
     read_table,
 )
-from mlcycle.data.splits import split_of
-from mlcycle.stages._main import StageError, log, run_stage
+from mlcycle.stages.runner import StageError, log, run_stage
 
 OUT = Path("data/validated")
 METRICS = Path("metrics/data.json")
