@@ -22,7 +22,7 @@ import torch
 from mlcycle.data.audio_io import write_wav
 from mlcycle.features.audio import AudioFeaturizer
 from mlcycle.features.image import ImageFeaturizer
-from mlcycle.features.parallel import featurize_paths
+from mlcycle.features.extract import featurize_paths
 from mlcycle.params import AudioFeatures, ImageFeatures
 
 

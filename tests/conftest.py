@@ -50,13 +50,29 @@ DEFECT_REASONS = {
 }
 
 
+def run_as_dvc(stage, args=()) -> int:
+    """stage.main(args) in the cwd as `dvc repro` runs it: with the project's dvc.yaml and
+    DVC_STAGE set, so the stage sees only the params dvc.yaml declares for it."""
+    import shutil
+
+    if not Path("dvc.yaml").exists():
+        shutil.copyfile(ROOT / "dvc.yaml", "dvc.yaml")
+    name = stage.__name__.rsplit(".", 1)[-1]
+    old = os.environ.get("DVC_STAGE")
+    os.environ["DVC_STAGE"] = name
+    try:
+        return stage.main(list(args))
+    finally:
+        os.environ.pop("DVC_STAGE") if old is None else os.environ.update(DVC_STAGE=old)
+
+
 def run_stages_in(path: Path, *stages) -> None:
-    """Run stage modules' main() with `path` as the working directory; each must succeed."""
+    """Run stages as DVC does with `path` as the working directory; each must succeed."""
     old = os.getcwd()
     os.chdir(path)
     try:
         for stage in stages:
-            assert stage.main([]) == 0, stage.__name__
+            assert run_as_dvc(stage) == 0, stage.__name__
     finally:
         os.chdir(old)
 
@@ -65,6 +81,35 @@ def compose_params(overrides: list[str]) -> str:
     from mlcycle.config import compose
 
     return compose(overrides, conf_dir=ROOT / "conf")
+
+
+def task_params(overrides: list[str] = ()):
+    """The real composed config (typed), as a stage sees it."""
+    from omegaconf import OmegaConf
+
+    from mlcycle.config import validate
+
+    return validate(OmegaConf.create(compose_params(list(overrides))))
+
+
+def audio_features(**changes):
+    """The keywords task's featurize.audio as the featurizer's config."""
+    from omegaconf import OmegaConf
+
+    from mlcycle.params import AudioFeatures
+
+    cfg = OmegaConf.to_container(task_params().featurize.audio)
+    return AudioFeatures(**{**cfg, **changes})
+
+
+def image_features(**changes):
+    """The digits task's featurize.image as the featurizer's config."""
+    from omegaconf import OmegaConf
+
+    from mlcycle.params import ImageFeatures
+
+    cfg = OmegaConf.to_container(task_params(["task=digits"]).featurize.image)
+    return ImageFeatures(**{**cfg, **changes})
 
 
 @pytest.fixture

@@ -55,6 +55,9 @@ def validate(cfg: DictConfig) -> DictConfig:
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"
         raise ConfigError(f"invalid parameter '{key}': {_first_line(e)}") from None
+    missing = sorted(OmegaConf.missing_keys(typed))
+    if missing:
+        raise ConfigError(f"missing parameter(s) {', '.join(missing)}: conf/ must set them")
     return typed
 
 

@@ -7,6 +7,7 @@ bucket for audio; size and mode for images; any user column named in evaluate.sl
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -104,3 +105,39 @@ def worst_slices_markdown(
             for w in wrong.head(examples).itertuples()
         ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ErrorAnalysis:
+    slices: pd.DataFrame  # accuracy per slice, worst first
+    worst_slices: str  # Markdown, with misclassified examples
+    reliability: pd.DataFrame  # the reliability diagram
+    metrics: dict  # ece, worst_slice
+
+
+def analyse(
+    results: pd.DataFrame,
+    manifest: pd.DataFrame,
+    modality: str,
+    extra_slices: list[str],
+    min_slice_count: int,
+) -> ErrorAnalysis:
+    """Slices and calibration of `results` (path, label, predicted, confidence, correct),
+    sliced by the validated `manifest`'s metadata: the modality's own columns + `extra_slices`."""
+    frame = add_derived_columns(
+        results.merge(manifest.drop(columns=["label"]), on="path", how="left")
+    )
+    table = slice_accuracy(frame, DEFAULT_SLICES[modality] + list(extra_slices), min_slice_count)
+    ece, reliability = calibration(frame["confidence"].to_numpy(), frame["correct"].to_numpy())
+    worst = table.iloc[0] if len(table) else None
+    return ErrorAnalysis(
+        table,
+        worst_slices_markdown(table, frame),
+        reliability,
+        {
+            "ece": ece,
+            "worst_slice": None
+            if worst is None
+            else {"slice": worst["slice"], "value": worst["value"], "accuracy": worst["accuracy"]},
+        },
+    )

@@ -1,110 +1,144 @@
 """The typed schema of params.yaml: one dataclass per section.
 
 OmegaConf merges the loaded parameters into these, so an unknown key or a value of the
-wrong type fails with the key's full name before any work starts.
+wrong type fails with the key's full name before any work starts. The values themselves
+live in conf/ and nowhere else: a field here has no default (the YAML must set it) unless
+`None` means "this task does not use the section".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 
 @dataclass
 class Task:
-    name: str = "keywords"
-    modality: str = "audio"  # audio | image
-    labels: list[str] = field(default_factory=list)
+    name: str
+    modality: str  # audio | image
+    labels: list[str]
+
+
+@dataclass
+class MetricPaths:
+    data: str
+    train: str
+    eval: str
+    gate: str
+
+
+@dataclass
+class EvaluationPaths:
+    confusion: str
+    reliability: str
+    predictions: str
+    misclassified: str
+    slices: str
+    worst_slices: str
+
+
+@dataclass
+class Paths:
+    """Every file and folder of the pipeline; dvc.yaml interpolates the same keys."""
+
+    external: str
+    raw: str
+    validated: str
+    data_report: str
+    features: str
+    checkpoint: str
+    train_state: str
+    train_log: str
+    package: str
+    metrics: MetricPaths
+    evaluation: EvaluationPaths
 
 
 @dataclass
 class KeywordsSource:
-    words: list[str] = field(default_factory=list)
-    unknown_words: list[str] = field(default_factory=list)
-    accents: list[str] = field(default_factory=list)
-    speakers: int = 200
-    repeats: int = 2
-    unknown_per_speaker: int = 4
-    silence_per_speaker: int = 2
-    sample_rate: int = 16000
-    duration_s: float = 1.0
-    rate_wpm: list[int] = field(default_factory=lambda: [120, 220])
-    pitch: list[int] = field(default_factory=lambda: [25, 75])
-    snr_db: list[float] = field(default_factory=lambda: [5.0, 30.0])
-    gain_db: list[float] = field(default_factory=lambda: [-18.0, -1.0])
-    reverb_probability: float = 0.3
+    words: list[str]
+    unknown_words: list[str]
+    accents: list[str]
+    speakers: int
+    repeats: int
+    unknown_per_speaker: int
+    silence_per_speaker: int
+    sample_rate: int
+    duration_s: float
+    rate_wpm: list[int]
+    pitch: list[int]
+    snr_db: list[float]
+    gain_db: list[float]
+    reverb_probability: float
 
 
 @dataclass
 class DigitsSource:
-    sizes: list[int] = field(default_factory=lambda: [8, 12, 16, 24, 32])
-    modes: list[str] = field(default_factory=lambda: ["L", "RGB"])
-    limit: int = 0  # 0: all 1,797 digits
+    sizes: list[int]
+    modes: list[str]
+    limit: int  # 0: all 1,797 digits
 
 
 @dataclass
 class FolderSource:
-    root: str = "data/external"  # <root>/<label>/<file>
+    root: str  # <root>/<label>/<file>
 
 
 @dataclass
 class ManifestSource:
-    csv: str = "data/external/manifest.csv"  # path,label[,group]; paths relative to its folder
+    csv: str  # path,label[,group]; paths relative to its folder
 
 
 @dataclass
 class Collect:
-    sources: list[str] = field(default_factory=lambda: ["keywords"])
-    out_dir: str = "data/raw"
-    defect_fraction: float = 0.01
-    workers: int = 2
+    sources: list[str]
+    defect_fraction: float
+    workers: int
+    folder: FolderSource
+    manifest: ManifestSource
     keywords: Optional[KeywordsSource] = None
     digits: Optional[DigitsSource] = None
-    folder: FolderSource = field(default_factory=FolderSource)
-    manifest: ManifestSource = field(default_factory=ManifestSource)
 
 
 @dataclass
 class AudioChecks:
     # null accepts any sample rate / channel count (featurize converts them).
-    sample_rate: Optional[int] = 16000
-    channels: Optional[int] = 1
-    min_duration_s: float = 0.5
-    max_duration_s: float = 2.0
-    silence_dbfs: float = -60.0
-    max_clipped_fraction: float = 0.01
+    sample_rate: Optional[int]
+    channels: Optional[int]
+    min_duration_s: float
+    max_duration_s: float
+    silence_dbfs: float
+    max_clipped_fraction: float
 
 
 @dataclass
 class ImageChecks:
-    min_size: int = 8
-    max_size: int = 4096
-    max_pixels: int = 25_000_000  # decompression-bomb guard, checked before decoding
-    modes: list[str] = field(
-        default_factory=lambda: ["1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr"]
-    )
+    min_size: int
+    max_size: int
+    max_pixels: int  # decompression-bomb guard, checked before decoding
+    modes: list[str]
 
 
 @dataclass
 class Validate:
-    val_fraction: float = 0.1
-    test_fraction: float = 0.15
-    max_rejected_fraction: float = 0.05
-    min_per_class: int = 20
-    audio: AudioChecks = field(default_factory=AudioChecks)
-    image: ImageChecks = field(default_factory=ImageChecks)
+    val_fraction: float
+    test_fraction: float
+    max_rejected_fraction: float
+    min_per_class: int
+    audio: AudioChecks
+    image: ImageChecks
 
 
 @dataclass
 class AudioFeatures:
     """featurize.audio; also the audio featurizer's own config (stats.json, model card)."""
 
-    sample_rate: int = 16000
-    duration_s: float = 1.0
-    target_dbfs: float = -20.0
-    n_fft: int = 480
-    hop_length: int = 160
-    n_mels: int = 40
+    sample_rate: int
+    duration_s: float
+    target_dbfs: float
+    n_fft: int
+    hop_length: int
+    n_mels: int
 
     @property
     def num_samples(self) -> int:
@@ -115,48 +149,46 @@ class AudioFeatures:
 class ImageFeatures:
     """featurize.image; also the image featurizer's own config (stats.json, model card)."""
 
-    size: int = 16
-    channels: int = 1
-    max_pixels: int = 25_000_000
+    size: int
+    channels: int
+    max_pixels: int
 
 
 @dataclass
 class Featurize:
-    batch_size: int = 64
-    workers: Optional[int] = None
+    batch_size: int
+    workers: Optional[int]
     audio: Optional[AudioFeatures] = None
     image: Optional[ImageFeatures] = None
 
 
 @dataclass
 class SpecAugment:
-    freq_masks: int = 2
-    freq_width: int = 6
-    time_masks: int = 2
-    time_width: int = 12
+    freq_masks: int
+    freq_width: int
+    time_masks: int
+    time_width: int
 
 
 @dataclass
 class Train:
-    max_epochs: int = 15
-    batch_size: int = 64
-    lr: float = 0.01
-    warmup_fraction: float = 0.1
-    weight_decay: float = 0.0001
-    patience: int = 4
-    label_smoothing: float = 0.05
-    spec_augment: SpecAugment = field(default_factory=SpecAugment)  # audio tasks
-    max_shift: int = 2  # image tasks: random shift of up to this many pixels
-    # Stop after this many training batches per epoch (0 = all); for quick smoke runs.
-    limit_train_batches: int = 0
+    max_epochs: int
+    batch_size: int
+    lr: float
+    warmup_fraction: float
+    weight_decay: float
+    patience: int
+    label_smoothing: float
+    spec_augment: SpecAugment  # audio tasks
+    max_shift: int  # image tasks: random shift of up to this many pixels
 
 
 @dataclass
 class Evaluate:
-    latency_runs: int = 200
+    latency_runs: int
     # Extra manifest columns to slice accuracy by (e.g. a user manifest's "device").
-    slices: list[str] = field(default_factory=list)
-    min_slice_count: int = 5  # slices with fewer test files are not reported
+    slices: list[str]
+    min_slice_count: int  # slices with fewer test files are not reported
 
 
 @dataclass
@@ -168,17 +200,20 @@ class Target:
 @dataclass
 class Scope:
     # metric path in metrics/eval.json (e.g. accuracy, latency_p95_ms) -> its bound(s)
-    targets: dict[str, Target] = field(default_factory=dict)
+    targets: dict[str, Target]
 
 
 @dataclass
 class Params:
-    seed: int = 0
-    task: Task = field(default_factory=Task)
-    collect: Collect = field(default_factory=Collect)
-    validate: Validate = field(default_factory=Validate)
-    featurize: Featurize = field(default_factory=Featurize)
-    train: Train = field(default_factory=Train)
-    model: dict[str, Any] = field(default_factory=dict)
-    evaluate: Evaluate = field(default_factory=Evaluate)
-    scope: Scope = field(default_factory=Scope)
+    seed: int
+    paths: Paths
+    task: Task
+    collect: Collect
+    validate: Validate
+    featurize: Featurize
+    train: Train
+    evaluate: Evaluate
+    scope: Scope
+    # Built with hydra.utils.instantiate from their `_target_`: any keys the target takes.
+    model: dict[str, Any]
+    trainer: dict[str, Any]

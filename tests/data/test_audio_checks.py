@@ -6,10 +6,9 @@ from mlcycle.data.audio_checks import check_audio
 from mlcycle.data.audio_io import write_wav
 from mlcycle.data.checks import Invalid
 from mlcycle.data.defects import AUDIO_DEFECTS, inject_audio_defect
-from mlcycle.params import AudioChecks
-from tests.conftest import DEFECT_REASONS
+from tests.conftest import DEFECT_REASONS, task_params
 
-CHECKS = OmegaConf.structured(AudioChecks)
+CHECKS = task_params().validate.audio
 EXPECTED_REASON = DEFECT_REASONS
 
 

@@ -8,9 +8,9 @@ from PIL import Image
 from mlcycle.data.checks import Invalid
 from mlcycle.data.defects import IMAGE_DEFECTS, inject_image_defect
 from mlcycle.data.image_checks import check_image
-from mlcycle.params import ImageChecks
+from tests.conftest import task_params
 
-CHECKS = OmegaConf.structured(ImageChecks)
+CHECKS = task_params(["task=digits"]).validate.image
 EXPECTED_REASON = {
     "empty": "empty",
     "truncated": "undecodable",

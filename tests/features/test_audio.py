@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from mlcycle.features.audio import AudioFeaturizer, prepare_waveform
-from mlcycle.params import AudioFeatures
+from tests.conftest import audio_features
 
-CFG = AudioFeatures()
+CFG = audio_features()
 
 
 def tone(seconds, sr, channels=1, freq=440.0, level=0.3):
@@ -81,7 +81,7 @@ def test_wav_files_of_any_format_featurize(tmp_path, subtype, sr, channels, seco
 
 @pytest.mark.parametrize(
     "cfg,clips",
-    [(CFG, 37), (AudioFeatures(sample_rate=8000, n_fft=256, hop_length=80, n_mels=32), 5)],
+    [(CFG, 37), (audio_features(sample_rate=8000, n_fft=256, hop_length=80, n_mels=32), 5)],
 )
 def test_log_mel_matches_torchaudio_melspectrogram(cfg, clips):
     import torchaudio

@@ -7,9 +7,9 @@ from PIL import Image
 
 from mlcycle.data.audio_io import write_wav
 from mlcycle.features.audio import AudioFeaturizer
+from mlcycle.features.extract import featurize_paths
 from mlcycle.features.image import ImageFeaturizer
-from mlcycle.features.parallel import featurize_paths
-from mlcycle.params import AudioFeatures, ImageFeatures
+from tests.conftest import audio_features, image_features
 
 
 @pytest.fixture
@@ -38,9 +38,9 @@ def images(tmp_path):
 @pytest.mark.parametrize("modality", ["audio", "image"])
 def test_features_do_not_depend_on_threads_or_chunks(modality, clips, images):
     featurizer, paths = (
-        (AudioFeaturizer(AudioFeatures()), clips)
+        (AudioFeaturizer(audio_features()), clips)
         if modality == "audio"
-        else (ImageFeaturizer(ImageFeatures()), images)
+        else (ImageFeaturizer(image_features()), images)
     )
     one_by_one = torch.cat([featurizer.raw_features([featurizer.decode(p)]) for p in paths])
     for batch_size, workers in [(1, 1), (7, 2), (64, None), (5, 3)]:
@@ -50,20 +50,20 @@ def test_features_do_not_depend_on_threads_or_chunks(modality, clips, images):
 
 def test_torch_threads_are_restored(clips):
     before = torch.get_num_threads()
-    featurize_paths(AudioFeaturizer(AudioFeatures()), clips[:3], 1, 2)
+    featurize_paths(AudioFeaturizer(audio_features()), clips[:3], 1, 2)
     assert torch.get_num_threads() == before
 
 
 def test_an_undecodable_file_is_named(clips):
     clips[5].write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     with pytest.raises(ValueError, match=f"cannot decode {clips[5]}"):
-        featurize_paths(AudioFeaturizer(AudioFeatures()), clips, 4, 2)
+        featurize_paths(AudioFeaturizer(audio_features()), clips, 4, 2)
 
 
 def test_bad_arguments_are_errors(clips):
     with pytest.raises(ValueError, match="no files"):
-        featurize_paths(AudioFeaturizer(AudioFeatures()), [], 64)
+        featurize_paths(AudioFeaturizer(audio_features()), [], 64)
     with pytest.raises(ValueError, match="batch_size"):
-        featurize_paths(AudioFeaturizer(AudioFeatures()), clips, 0)
+        featurize_paths(AudioFeaturizer(audio_features()), clips, 0)
     with pytest.raises(ValueError, match="workers"):
-        featurize_paths(AudioFeaturizer(AudioFeatures()), clips, 4, 0)
+        featurize_paths(AudioFeaturizer(audio_features()), clips, 4, 0)

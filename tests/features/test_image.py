@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from mlcycle.features.image import ImageFeaturizer, prepare_image
-from mlcycle.params import ImageFeatures
+from tests.conftest import image_features
 
-CFG = ImageFeatures(size=16, channels=1)
+CFG = image_features()
 
 
 def encoded(image: Image.Image, fmt: str) -> bytes:
@@ -48,7 +48,7 @@ def test_sixteen_bit_grayscale_is_scaled_not_clipped():
 
 
 def test_rgb_config_keeps_three_channels():
-    x = prepare_image(Image.new("L", (20, 20), 128), ImageFeatures(size=8, channels=3))
+    x = prepare_image(Image.new("L", (20, 20), 128), image_features(size=8, channels=3))
     assert x.shape == (3, 8, 8)
 
 

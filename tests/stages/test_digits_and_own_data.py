@@ -7,7 +7,7 @@ import pandas as pd
 from PIL import Image
 
 from mlcycle.stages import collect, evaluate, featurize, train, validate
-from tests.conftest import compose_params
+from tests.conftest import compose_params, run_as_dvc
 
 DIGITS_SMALL = [
     "task=digits",
@@ -19,9 +19,9 @@ DIGITS_SMALL = [
 ]
 
 
-def run_all(overrides=()):
+def run_all():
     for stage in (collect, validate, featurize, train, evaluate):
-        assert stage.main(list(overrides)) == 0, stage.__name__
+        assert run_as_dvc(stage) == 0, stage.__name__
 
 
 def test_digits_pipeline_end_to_end(tmp_path, monkeypatch):

@@ -62,6 +62,11 @@ def make_speakers(cfg, seed: int, variants: list[str]) -> list[Speaker]:
     return speakers
 
 
+def clips_per_speaker(cfg) -> int:
+    """How many clips speaker_script gives each speaker."""
+    return len(cfg.words) * cfg.repeats + cfg.unknown_per_speaker + cfg.silence_per_speaker
+
+
 def speaker_script(cfg, speaker_index: int, seed: int) -> list[tuple[str, str]]:
     """What one speaker records: (label, word) pairs."""
     rng = np.random.default_rng([seed, 2, speaker_index])

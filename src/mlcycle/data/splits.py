@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+SPLITS = ("train", "val", "test")
+
 
 def split_of(group: str, val_fraction: float, test_fraction: float) -> str:
     """'train', 'val' or 'test' for `group`, from a uniform hash of its id."""

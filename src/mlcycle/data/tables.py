@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
-SPLITS = ("train", "val", "test")
+from mlcycle.data.splits import SPLITS
 
 
 class RawManifest(pa.DataFrameModel):
@@ -69,10 +71,22 @@ class Rejected(pa.DataFrameModel):
         coerce = True
 
 
+# Each table's file name inside its folder (paths.raw, paths.validated).
+RAW_MANIFEST = "manifest.csv"
+VALIDATED_MANIFEST = "manifest.csv"
+REJECTED = "rejected.csv"
+
+
+def read_validated(folder) -> pd.DataFrame:
+    """<folder>/manifest.csv checked against ValidatedManifest; FileNotFoundError if absent."""
+    path = Path(folder) / VALIDATED_MANIFEST
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (run the validate stage first)")
+    return read_table(path, ValidatedManifest)
+
+
 def read_table(path, model: type[pa.DataFrameModel]):
     """Read a CSV and validate it with `model`; ValueError names the column, check and rows."""
-    import pandas as pd
-
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     return check_table(frame, model, str(path))
 

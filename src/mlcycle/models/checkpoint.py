@@ -19,7 +19,7 @@ def build_network(spec: dict) -> nn.Module:
     return instantiate(
         spec["model"],
         n_classes=spec["n_classes"],
-        in_channels=spec.get("in_channels", 1),
+        in_channels=spec["in_channels"],
         _convert_="all",
     )
 

@@ -1,10 +1,11 @@
-"""The LightningModule: any network from config, cross-entropy, SpecAugment, AdamW."""
+"""The LightningModule: any network from config, cross-entropy, augmentation, AdamW."""
 
 from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
 import torchaudio
+from omegaconf import DictConfig
 from torch import nn
 from torchmetrics.functional import accuracy
 
@@ -12,9 +13,7 @@ from torchmetrics.functional import accuracy
 class SpecAugment(nn.Module):
     """Frequency and time masking on (batch, 1, freq, time), each example masked on its own."""
 
-    def __init__(
-        self, freq_masks: int = 2, freq_width: int = 6, time_masks: int = 2, time_width: int = 12
-    ) -> None:
+    def __init__(self, freq_masks: int, freq_width: int, time_masks: int, time_width: int) -> None:
         super().__init__()
         self.masks = nn.ModuleList(
             [
@@ -36,7 +35,7 @@ class SpecAugment(nn.Module):
 class RandomShift(nn.Module):
     """Shift each image of (batch, C, H, W) by up to `max_shift` pixels (edges replicated)."""
 
-    def __init__(self, max_shift: int = 2) -> None:
+    def __init__(self, max_shift: int) -> None:
         super().__init__()
         self.max_shift = max_shift
 
@@ -52,15 +51,29 @@ class RandomShift(nn.Module):
         )
 
 
+def augmentation(modality: str, train: DictConfig) -> nn.Module:
+    """The training augmentation of a modality: SpecAugment for audio, random shifts for
+    images (train.spec_augment, train.max_shift)."""
+    if modality == "audio":
+        return SpecAugment(**train.spec_augment)
+    if modality == "image":
+        return RandomShift(train.max_shift)
+    raise ValueError(f"no augmentation for modality {modality!r}")
+
+
 class Classifier(pl.LightningModule):
+    """Any network from config trained with label-smoothed cross-entropy, AdamW and a
+    one-cycle schedule; `augment` runs on training batches only."""
+
     def __init__(
         self,
         net: nn.Module,
         n_classes: int,
-        lr: float = 3e-3,
-        weight_decay: float = 1e-4,
-        label_smoothing: float = 0.0,
-        warmup_fraction: float = 0.1,
+        *,
+        lr: float,
+        weight_decay: float,
+        label_smoothing: float,
+        warmup_fraction: float,
         augment: nn.Module | None = None,
     ) -> None:
         super().__init__()

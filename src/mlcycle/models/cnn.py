@@ -17,9 +17,7 @@ def block(cin: int, cout: int) -> list[nn.Module]:
 class SmallCNN(nn.Module):
     """(batch, in_channels, H, W) -> (batch, n_classes): two conv stages, then GAP + linear."""
 
-    def __init__(
-        self, n_classes: int, in_channels: int = 1, width: int = 32, dropout: float = 0.2
-    ) -> None:
+    def __init__(self, n_classes: int, in_channels: int, width: int, dropout: float) -> None:
         super().__init__()
         self.features = nn.Sequential(
             *block(in_channels, width),

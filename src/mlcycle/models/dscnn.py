@@ -25,10 +25,10 @@ class DSCNN(nn.Module):
     def __init__(
         self,
         n_classes: int,
-        in_channels: int = 1,
-        width: int = 64,
-        blocks: int = 4,
-        dropout: float = 0.2,
+        in_channels: int,
+        width: int,
+        blocks: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         layers = [conv_bn(in_channels, width, (5, 5), stride=(2, 2))]

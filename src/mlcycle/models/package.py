@@ -1,8 +1,11 @@
-"""The deployable package: models/package/{weights.pt, card.json}.
+"""The deployable package: <paths.package>/{weights.pt, card.json}.
 
 weights.pt is a plain state dict (loaded with ``weights_only=True``: no code is unpickled);
 card.json holds everything else needed to rebuild the exact preprocessing and network, plus
 the evaluation, the gate result and the provenance of the data.
+
+A Package is also what evaluate measures (Package.from_checkpoint), so the latency the
+gate checks is that of the prediction path serving runs.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ import hashlib
 import json
 import pickle
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from mlcycle.atomic import write_json_atomic
 from mlcycle.features.featurizer import Featurizer
 from mlcycle.features.registry import from_stats
-from mlcycle.models.checkpoint import build_network
+from mlcycle.features.store import FeatureStats
+from mlcycle.models.checkpoint import build_network, load_network
 
 FORMAT = 1
 CARD, WEIGHTS = "card.json", "weights.pt"
@@ -33,19 +39,6 @@ class PackageError(ValueError):
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def write_package(out: Path, net: torch.nn.Module, card: dict[str, Any]) -> None:
-    """Write weights + card into `out`, atomically as a whole folder."""
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    torch.save(net.state_dict(), staging / WEIGHTS)
-    write_json_atomic(
-        staging / CARD, {"format": FORMAT, **card, "weights_sha256": sha256(staging / WEIGHTS)}
-    )
-    shutil.rmtree(out, ignore_errors=True)
-    staging.rename(out)
 
 
 @dataclass
@@ -63,6 +56,65 @@ class Package:
         """Class probabilities for encoded inputs (paths or bytes of audio / images)."""
         decoded = [self.featurizer.decode(x) for x in inputs]
         return self.net(self.featurizer(decoded)).softmax(-1)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | Path, stats: FeatureStats) -> Package:
+        """The package a training run makes: its network and the featurizer of `stats`.
+
+        CheckpointError names a missing or damaged checkpoint.
+        """
+        net, hp = load_network(checkpoint)
+        if list(hp["labels"]) != list(stats.labels):
+            raise PackageError(
+                f"{checkpoint} was trained on labels {hp['labels']}, "
+                f"the features have {stats.labels}: run train again"
+            )
+        card = {
+            "task": stats.task,
+            "modality": stats.modality,
+            "labels": list(stats.labels),
+            "preprocessing": stats.to_dict(),
+            "network": {k: hp[k] for k in ("model", "n_classes", "in_channels")},
+        }
+        return cls(card, net, from_stats(card["preprocessing"]))
+
+    def save(self, out: str | Path) -> None:
+        """Write weights + card into `out`, atomically as a whole folder."""
+        out = Path(out)
+        staging = out.with_name(out.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        torch.save(self.net.state_dict(), staging / WEIGHTS)
+        card = {"format": FORMAT, **self.card, "weights_sha256": sha256(staging / WEIGHTS)}
+        write_json_atomic(staging / CARD, card)
+        shutil.rmtree(out, ignore_errors=True)
+        staging.rename(out)
+
+
+def git_revision() -> str:
+    """The commit the working tree is at, or "unknown" outside git."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
+
+
+def data_hashes(data: list[str], lock: Path = Path("dvc.lock")) -> dict[str, str]:
+    """The DVC hashes (md5) of the `data` outputs, as dvc.lock records them.
+
+    DVC writes each stage's lock entry as soon as the stage has run, so when `dvc repro`
+    reaches package the entries of the data stages describe the data this model saw.
+    """
+    if not lock.is_file():
+        return {}
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return {
+        out["path"]: out.get("md5", "")
+        for stage in stages.values()
+        for out in stage.get("outs", [])
+        if out["path"] in data
+    }
 
 
 def load_package(folder: str | Path) -> Package:

@@ -33,10 +33,10 @@ class TinyResNet(nn.Module):
     def __init__(
         self,
         n_classes: int,
-        in_channels: int = 1,
-        width: int = 16,
-        stages: int = 3,
-        dropout: float = 0.1,
+        in_channels: int,
+        width: int,
+        stages: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [

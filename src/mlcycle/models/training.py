@@ -1,14 +1,53 @@
-"""Training mechanics that make runs reproducible and resumable."""
+"""Training mechanics that make runs reproducible and resumable.
+
+fingerprint / resumable: whether an interrupted run's state belongs to this run
+EpochShuffle, EpochSeed: data order and randomness that depend only on (seed, epoch)
+EpochReport:             one log line per epoch, samples trained in this process
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
+from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import Sampler
 
 log = logging.getLogger("mlcycle")
+LAST = "last.ckpt"
+
+
+def fingerprint(files: list[Path], config: dict[str, Any]) -> str:
+    """What a resumable run must share with the interrupted one: data files and config."""
+    h = hashlib.sha256()
+    for path in files:
+        h.update(Path(path).read_bytes())
+    h.update(json.dumps(config, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def resumable(state: Path, key: str) -> Path | None:
+    """<state>/last.ckpt if its hyper-parameters carry fingerprint `key`, else None.
+
+    State that belongs to other data or parameters (or that the interruption cut short)
+    is deleted, so the run starts over.
+    """
+    last = state / LAST
+    if last.is_file():
+        try:
+            hp = torch.load(last, map_location="cpu", weights_only=True)["hyper_parameters"]
+            if hp.get("fingerprint") == key:
+                return last
+        except Exception:  # a checkpoint cut short by the interruption: start over
+            pass
+        log.info("discarding %s: it belongs to other data or parameters", state)
+    shutil.rmtree(state, ignore_errors=True)
+    return None
 
 
 class EpochShuffle(Sampler[int]):
@@ -45,14 +84,14 @@ class EpochSeed(pl.Callback):
 class EpochReport(pl.Callback):
     """One log line per epoch, readable in `dvc repro` output without a progress bar.
 
-    `first_epoch` is where this process started (after a resume, the restored epoch), so
-    throughput counts only the epochs trained here.
+    `samples` counts the training examples this process fed (a resumed run counts only its
+    own epochs; limit_train_batches is honoured), for the throughput figure.
     """
 
-    first_epoch = 0
+    samples = 0
 
-    def on_train_start(self, trainer, _):
-        self.first_epoch = trainer.current_epoch
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.samples += len(batch[0])
 
     def on_train_epoch_end(self, trainer, _):
         m = {k: float(v) for k, v in trainer.callback_metrics.items()}

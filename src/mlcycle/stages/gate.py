@@ -16,23 +16,22 @@ from mlcycle.atomic import write_json_atomic
 from mlcycle.scope import check_targets
 from mlcycle.stages.runner import StageError, log, run_stage
 
-EVAL = Path("metrics/eval.json")
-GATE = Path("metrics/gate.json")
-
 
 def gate(params: DictConfig) -> None:
-    if not EVAL.is_file():
-        raise StageError(f"{EVAL} not found (run the evaluate stage first)")
+    evaluation = Path(params.paths.metrics.eval)
+    if not evaluation.is_file():
+        raise StageError(f"{evaluation} not found (run the evaluate stage first)")
     targets = OmegaConf.to_container(params.scope.targets)
     if not targets:
         raise StageError("scope.targets is empty: declare the metrics a model must meet")
     try:
-        checks = check_targets(json.loads(EVAL.read_text()), targets)
+        checks = check_targets(json.loads(evaluation.read_text()), targets)
     except KeyError as e:
         raise StageError(f"scope.targets: {e.args[0]}") from None
     passed = all(c["passed"] for c in checks)
     write_json_atomic(
-        GATE, {"passed": passed, "failed": sum(not c["passed"] for c in checks), "checks": checks}
+        params.paths.metrics.gate,
+        {"passed": passed, "failed": sum(not c["passed"] for c in checks), "checks": checks},
     )
     for c in checks:
         log.info(

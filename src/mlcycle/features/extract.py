@@ -1,4 +1,9 @@
-"""Featurize many files at once: chunks on threads, each with single-threaded torch."""
+"""Featurize many files at once: chunks on threads, each with single-threaded torch.
+
+featurize_paths:    files -> un-normalised features, in order
+featurize_manifest: a validated manifest -> normalised FeatureSplits, statistics fitted on
+                    the training split
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+import pandas as pd
 import torch
 
+from mlcycle.data.splits import SPLITS
 from mlcycle.features.featurizer import Featurizer
+from mlcycle.features.store import FeatureSplit
 
 
 def cpu_cores() -> int:
@@ -76,3 +84,29 @@ def featurize_paths(
     workers = min(workers, len(chunks))
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         return torch.cat(list(pool.map(features, chunks)))
+
+
+def featurize_manifest(
+    manifest: pd.DataFrame,
+    featurizer: Featurizer,
+    labels: list[str],
+    batch_size: int,
+    workers: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> dict[str, FeatureSplit]:
+    """Every split of a validated manifest (path, label, split), normalised with statistics
+    of the training split only, which are fitted on `featurizer` (featurizer.stats())."""
+    index = {label: i for i, label in enumerate(labels)}
+    raw = {}
+    for split in SPLITS:
+        rows = manifest[manifest["split"] == split]
+        if rows.empty:
+            raise ValueError(f"split {split!r} is empty: no valid files were assigned to it")
+        paths = rows["path"].tolist()
+        try:
+            x = featurize_paths(featurizer, paths, batch_size, workers, on_chunk)
+        except ValueError as e:
+            raise ValueError(f"featurize {split}: {e}") from None
+        raw[split] = (x, torch.tensor([index[y] for y in rows["label"]]), paths)
+    featurizer.fit_stats(raw["train"][0])
+    return {s: FeatureSplit(featurizer.normalise(x), y, p) for s, (x, y, p) in raw.items()}

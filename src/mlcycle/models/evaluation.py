@@ -1,0 +1,61 @@
+"""Measure a model: probabilities on a feature split, scores, size, single-input latency."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+from mlcycle.models.package import Package
+
+
+@torch.no_grad()
+def predict(net: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Class probabilities for a batch of model inputs."""
+    return torch.cat([net(x[i : i + batch_size]).softmax(-1) for i in range(0, len(x), batch_size)])
+
+
+def latency_ms(package: Package, example: bytes, runs: int) -> dict[str, float]:
+    """Single-input latency of Package.predict_proba, the path serving runs: decode,
+    featurize, network, from encoded bytes to probabilities. p50 and p95 in ms."""
+    times = []
+    for i in range(runs + 5):
+        start = time.perf_counter()
+        package.predict_proba([example])
+        if i >= 5:  # the first calls warm caches and allocators
+            times.append((time.perf_counter() - start) * 1000)
+    return {
+        "p50": round(float(np.percentile(times, 50)), 3),
+        "p95": round(float(np.percentile(times, 95)), 3),
+    }
+
+
+def model_size(net: torch.nn.Module) -> tuple[int, float]:
+    """(parameters, size of the saved state dict in MB)."""
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    return sum(p.numel() for p in net.parameters()), round(buffer.tell() / 1e6, 4)
+
+
+def scores(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, macro-F1 and per-class precision / recall / F1 / support."""
+    idx = list(range(len(labels)))
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=idx, zero_division=0)
+    return {
+        "accuracy": round(float(accuracy_score(y, pred)), 4),
+        "macro_f1": round(
+            float(f1_score(y, pred, labels=idx, average="macro", zero_division=0)), 4
+        ),
+        "per_class": {
+            lab: {
+                "precision": round(float(p[i]), 4),
+                "recall": round(float(r[i]), 4),
+                "f1": round(float(f[i]), 4),
+                "support": int(s[i]),
+            }
+            for i, lab in enumerate(labels)
+        },
+    }
