@@ -20,7 +20,7 @@ run: setup               ## run the default pipeline (dvc repro)
 test: setup              ## the whole test suite, end-to-end DVC tests included
 	$(PY) -m pytest -q -m "slow or not slow"
 
-test-fast: setup         ## unit tests only
+test-fast: setup         ## all but the tests marked slow (DVC end to end, killed training)
 	$(PY) -m pytest -q -m "not slow"
 
 params: setup            ## recompose params.yaml from conf/ (make params O="task=keywords")

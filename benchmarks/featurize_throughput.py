@@ -18,12 +18,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
 
+from mlcycle.config import compose, validate
 from mlcycle.data.audio_io import write_wav
-from mlcycle.features.audio import AudioFeaturizer
-from mlcycle.features.image import ImageFeaturizer
 from mlcycle.features.extract import featurize_paths
+from mlcycle.features.registry import build
 from mlcycle.params import AudioFeatures, ImageFeatures
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def task_params(*overrides: str) -> DictConfig:
+    """The real composed config of conf/, as the stages see it."""
+    return validate(OmegaConf.create(compose(list(overrides), conf_dir=ROOT / "conf")))
 
 
 def make_clips(folder: Path, n: int) -> list[Path]:
@@ -76,8 +85,10 @@ def librosa_baseline(paths: list[Path], cfg: AudioFeatures) -> None:
         np.log(m + 1e-6)
 
 
-def mlcycle_audio(paths: list[Path], cfg: AudioFeatures) -> None:
-    featurize_paths(AudioFeaturizer(cfg), paths)  # exactly what the featurize stage runs
+def mlcycle_featurize(paths: list[Path], params: DictConfig) -> None:
+    """Exactly what the featurize stage runs, with the task's featurize settings."""
+    featurizer, _ = build(params.task.modality, params.featurize)
+    featurize_paths(featurizer, paths, params.featurize.batch_size, params.featurize.workers)
 
 
 def pillow_baseline(paths: list[Path], size: int) -> None:
@@ -89,15 +100,11 @@ def pillow_baseline(paths: list[Path], size: int) -> None:
         (a - a.mean()) / (a.std() + 1e-5)
 
 
-def mlcycle_images(paths: list[Path], cfg: ImageFeatures) -> None:
-    featurize_paths(ImageFeaturizer(cfg), paths)
-
-
-def training_samples_per_s(steps: int = 20, batch: int = 64) -> float:
-    from mlcycle.models.dscnn import DSCNN
-
+def training_samples_per_s(params: DictConfig, steps: int = 20) -> float:
+    """The keywords network of conf/ on random batches of train.batch_size."""
     torch.manual_seed(0)
-    net = DSCNN(12, width=96)
+    batch = params.train.batch_size
+    net = instantiate(params.model, n_classes=12, in_channels=1, _convert_="all")
     opt = torch.optim.AdamW(net.parameters())
     x, y = torch.randn(batch, 1, 40, 101), torch.randint(0, 12, (batch,))
     for i in range(steps + 3):
@@ -120,12 +127,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         clips = make_clips(Path(tmp), args.clips)
         images = make_images(Path(tmp), args.images)
-        acfg, icfg = AudioFeatures(), ImageFeatures()
-        mlcycle_audio(clips[:50], acfg)  # warm-up: imports, FFT plans
+        keywords, digits = task_params(), task_params("task=digits")
+        acfg = AudioFeatures(**keywords.featurize.audio)
+        icfg = ImageFeatures(**digits.featurize.image)
+        mlcycle_featurize(clips[:50], keywords)  # warm-up: imports, FFT plans
         librosa_baseline(clips[:20], acfg)
         ours, base = best_times(
             args.repeats,
-            lambda: mlcycle_audio(clips, acfg),
+            lambda: mlcycle_featurize(clips, keywords),
             lambda: librosa_baseline(clips, acfg),
         )
         print(
@@ -134,14 +143,18 @@ def main() -> None:
         )
         ours, base = best_times(
             args.repeats,
-            lambda: mlcycle_images(images, icfg),
+            lambda: mlcycle_featurize(images, digits),
             lambda: pillow_baseline(images, icfg.size),
         )
         print(
             f"images {len(images)} files: mlcycle {len(images) / ours:8.0f} images/s, "
             f"Pillow per file {len(images) / base:8.0f} images/s, speed-up {base / ours:.1f}x"
         )
-    print(f"training (DS-CNN width 96, batch 64): {training_samples_per_s():.0f} samples/s")
+    name = keywords.model._target_.rsplit(".", 1)[-1]
+    print(
+        f"training ({name} width {keywords.model.width}, batch {keywords.train.batch_size}): "
+        f"{training_samples_per_s(keywords):.0f} samples/s"
+    )
 
 
 if __name__ == "__main__":

@@ -39,6 +39,15 @@ KEYWORD_LABELS = [
     "_silence_",
 ]
 
+# The reason validate gives for each image defect kind collect injects.
+IMAGE_DEFECT_REASONS = {
+    "empty": "empty",
+    "truncated": "undecodable",
+    "not_image": "undecodable",
+    "tiny": "size",
+    "wrong_mode": "mode",
+}
+
 # The reason validate gives for each defect kind collect injects.
 DEFECT_REASONS = {
     "empty": "empty",
@@ -150,3 +159,16 @@ def trained_dir(collected, tmp_path_factory):
     shutil.copytree(collected, path, dirs_exist_ok=True)
     run_stages_in(path, featurize, train, evaluate)
     return path
+
+
+@pytest.fixture
+def features_dir(collected, tmp_path, monkeypatch):
+    """A copy of the small collection, featurized, as the cwd: ready to train."""
+    import shutil
+
+    from mlcycle.stages import featurize
+
+    shutil.copytree(collected, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    assert featurize.main([]) == 0
+    return tmp_path

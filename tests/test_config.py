@@ -51,3 +51,20 @@ def test_stage_reports_config_error_without_traceback(workdir, capsys):
 def test_keyword_labels_are_strings_not_yaml_booleans():
     params = config.compose([], conf_dir=ROOT / "conf")
     assert "- 'yes'" in params and "- 'no'" in params and "- 'off'" in params
+
+
+def test_a_section_conf_leaves_unset_is_named(workdir):
+    text = (workdir / "params.yaml").read_text().replace("  patience: 4\n", "")
+    (workdir / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError, match="missing parameter.*train.patience"):
+        config.load()
+
+
+def test_the_schema_holds_no_competing_defaults():
+    """Every value lives in conf/: the schema alone leaves the scalar fields unset."""
+    from omegaconf import OmegaConf
+
+    from mlcycle.params import Params
+
+    missing = OmegaConf.missing_keys(OmegaConf.structured(Params))
+    assert {"seed", "train", "paths", "model", "trainer"} <= missing

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from tests.conftest import ROOT, SMALL
@@ -22,7 +23,7 @@ STAGES = ("collect", "validate", "featurize", "train", "evaluate", "gate", "pack
 BIN = Path(sys.executable).parent
 
 
-def sh(cwd: Path, *args: str) -> str:
+def sh(cwd: Path, *args: str, stdout_only: bool = False) -> str:
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
@@ -31,7 +32,7 @@ def sh(cwd: Path, *args: str) -> str:
     }
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
+    return done.stdout if stdout_only else done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,16 @@ def project(tmp_path_factory) -> Path:
     for name in ("dvc.lock", "metrics", "plots", "reports"):  # start from nothing
         shutil.rmtree(dest / name, ignore_errors=True)
         (dest / name).unlink(missing_ok=True) if (dest / name).is_file() else None
-    # A primary config that is the real one shrunk; `dvc exp run` composes it too.
-    smoke = OmegaConf.merge({"defaults": ["config", "_self_"]}, OmegaConf.from_dotlist(SMALL))
-    OmegaConf.save(smoke, dest / "conf/smoke.yaml")
+    # A primary config that is the real one shrunk; `dvc exp run` composes it too. The
+    # keywords source shrinks in a task of its own, so `-S task=digits` drops it.
+    keywords = [o for o in SMALL if o.startswith("collect.keywords.")]
+    task = OmegaConf.merge({"defaults": ["keywords"]}, OmegaConf.from_dotlist(keywords))
+    (dest / "conf/task/keywords_small.yaml").write_text(
+        "# @package _global_\n" + OmegaConf.to_yaml(task)
+    )
+    common = OmegaConf.from_dotlist([o for o in SMALL if o not in keywords])
+    defaults = {"defaults": ["config", {"override task": "keywords_small"}, "_self_"]}
+    OmegaConf.save(OmegaConf.merge(defaults, common), dest / "conf/smoke.yaml")
     sh(dest, sys.executable, "-m", "mlcycle.config", "--config-name", "smoke")
     sh(dest, "git", "init", "-q")
     sh(dest, "dvc", "config", "hydra.config_name", "smoke")
@@ -175,3 +183,38 @@ def test_queued_two_point_sweep_gives_two_experiments(project, reproduced):
     swept = {row[lr]: row for row in rows if row[lr] in ("0.004", "0.03")}
     assert set(swept) == {"0.004", "0.03"}, table
     assert all(row[acc] != "" and row[gate] != "" for row in swept.values())
+
+
+def test_model_card_names_the_dvc_hashes_of_its_data(project, reproduced):
+    card = json.loads((project / "models/package/card.json").read_text())
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    outs = {o["path"]: o["md5"] for stage in lock.values() for o in stage.get("outs", [])}
+    assert card["data"] == {p: outs[p] for p in ("data/raw", "data/validated", "data/features")}
+    assert all(h.endswith(".dir") for h in card["data"].values())
+
+
+def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
+    """Last in this module: it changes the project's code."""
+    decoder = project / "src/mlcycle/data/audio_io.py"
+    original = decoder.read_text()
+    decoder.write_text(original + "# a comment\n")
+    status = json.loads(sh(project, "dvc", "status", "--json", stdout_only=True))
+    changed = {
+        stage
+        for stage, changes in status.items()
+        for change in changes
+        if isinstance(change, dict)
+        and "src/mlcycle/data/audio_io.py" in change.get("changed deps", {})
+    }
+    assert changed == {"collect", "validate", "featurize", "evaluate", "package"}, status
+    # A real change of behaviour (clips decoded backwards) reaches the features.
+    before = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
+    reversed_pcm = original.replace(
+        'pcm.astype(np.float32, order="C")', 'pcm[:, ::-1].astype(np.float32, order="C")'
+    )
+    assert reversed_pcm != original
+    decoder.write_text(reversed_pcm)
+    out = sh(project, "dvc", "repro", "featurize")
+    assert "Running stage 'validate'" in out and "Running stage 'featurize'" in out
+    after = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
+    assert before[0]["md5"] != after[0]["md5"]

@@ -8,16 +8,10 @@ from PIL import Image
 from mlcycle.data.checks import Invalid
 from mlcycle.data.defects import IMAGE_DEFECTS, inject_image_defect
 from mlcycle.data.image_checks import check_image
-from tests.conftest import task_params
+from tests.conftest import IMAGE_DEFECT_REASONS, task_params
 
 CHECKS = task_params(["task=digits"]).validate.image
-EXPECTED_REASON = {
-    "empty": "empty",
-    "truncated": "undecodable",
-    "not_image": "undecodable",
-    "tiny": "size",
-    "wrong_mode": "mode",
-}
+EXPECTED_REASON = IMAGE_DEFECT_REASONS
 
 
 def digit_png(path, size=24, mode="L"):

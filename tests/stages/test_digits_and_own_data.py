@@ -7,7 +7,7 @@ import pandas as pd
 from PIL import Image
 
 from mlcycle.stages import collect, evaluate, featurize, train, validate
-from tests.conftest import compose_params, run_as_dvc
+from tests.conftest import IMAGE_DEFECT_REASONS, compose_params, run_as_dvc
 
 DIGITS_SMALL = [
     "task=digits",
@@ -32,7 +32,12 @@ def test_digits_pipeline_end_to_end(tmp_path, monkeypatch):
     assert len(raw) == 400 and set(raw["mode"]) == {"L", "RGB"}
     assert raw["width"].nunique() > 1
     rejected = pd.read_csv("data/validated/rejected.csv")
-    assert len(rejected) == 8  # 2% of 400, each with its reason
+    assert len(rejected) == 8  # 2% of 400, each with the reason its defect calls for
+    reasons = dict(zip(rejected["path"], rejected["reason"]))
+    defective = raw[raw["defect"] != ""]
+    assert len(defective) == 8 and set(defective["defect"]) == set(IMAGE_DEFECT_REASONS)
+    for row in defective.itertuples():
+        assert reasons["data/raw/" + row.path] == IMAGE_DEFECT_REASONS[row.defect], row.path
     assert json.loads(open("data/features/stats.json").read())["input_shape"] == [1, 16, 16]
     metrics = json.loads(open("metrics/eval.json").read())
     assert len(metrics["per_class"]) == 10 and metrics["test_examples"] > 0

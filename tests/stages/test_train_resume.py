@@ -3,7 +3,6 @@ run ends."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -12,18 +11,10 @@ import time
 import pytest
 import torch
 
-from mlcycle.stages import evaluate, featurize, train
+from mlcycle.stages import evaluate, train
 
 pytestmark = pytest.mark.slow
 EPOCHS = ["train.max_epochs=6", "train.patience=10"]
-
-
-@pytest.fixture
-def features_dir(collected, tmp_path, monkeypatch):
-    shutil.copytree(collected, tmp_path, dirs_exist_ok=True)
-    monkeypatch.chdir(tmp_path)
-    assert featurize.main([]) == 0
-    return tmp_path
 
 
 def last_epoch(path) -> int:
@@ -68,12 +59,3 @@ def test_interrupted_training_resumes_and_matches(features_dir, caplog):
     assert evaluate.main([]) == 0
     resumed = json.loads((features_dir / "metrics/eval.json").read_text())
     assert abs(resumed["accuracy"] - uninterrupted["accuracy"]) <= 0.02
-
-
-def test_state_of_other_parameters_is_discarded(features_dir, caplog):
-    state = features_dir / "models/train_state"
-    state.mkdir(parents=True)
-    (state / "last.ckpt").write_bytes(b"not a checkpoint")
-    with caplog.at_level("INFO", logger="mlcycle"):
-        assert train.main(["train.max_epochs=1"]) == 0
-    assert "resuming" not in caplog.text and "discarding" in caplog.text

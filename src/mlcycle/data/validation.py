@@ -17,6 +17,7 @@ from mlcycle.data.checks import Invalid
 from mlcycle.data.image_checks import ImageFacts, check_image
 from mlcycle.data.splits import SPLITS, split_of
 from mlcycle.data.tables import Rejected, ValidatedManifest
+from mlcycle.progress import progress
 
 # modality -> (per-file check, the facts it measures); its limits are validate.<modality>
 CHECKERS = {"audio": (check_audio, AudioFacts), "image": (check_image, ImageFacts)}
@@ -43,17 +44,19 @@ def check_files(raw: pd.DataFrame, root: Path, task: DictConfig, checks: DictCon
     labels = set(task.labels)
     check = CHECKERS[task.modality][0]
     valid, rejected = [], []
-    for row in raw.to_dict("records"):
-        try:
-            if isinstance(row.get("problem"), str) and row["problem"]:
-                raise Invalid(row["problem"].split(":")[0], row["problem"])
-            if row["label"] not in labels:
-                raise Invalid("unknown_label", f"label {row['label']!r} is not in task.labels")
-            facts = check(root / row["path"], checks)
-        except Invalid as e:
-            rejected.append(rejection(row, e.reason, str(e)))
-            continue
-        valid.append({**row, **vars(facts)})
+    with progress(len(raw), "checking", "file") as bar:
+        for row in raw.to_dict("records"):
+            bar.update()
+            try:
+                if isinstance(row.get("problem"), str) and row["problem"]:
+                    raise Invalid(row["problem"].split(":")[0], row["problem"])
+                if row["label"] not in labels:
+                    raise Invalid("unknown_label", f"label {row['label']!r} not in task.labels")
+                facts = check(root / row["path"], checks)
+            except Invalid as e:
+                rejected.append(rejection(row, e.reason, str(e)))
+                continue
+            valid.append({**row, **vars(facts)})
     return valid, rejected
 
 

@@ -1,0 +1,45 @@
+import json
+import shutil
+
+import pytest
+
+from mlcycle.scope import check_targets
+from mlcycle.stages import gate
+from tests.conftest import run_stages_in
+
+METRICS = {"accuracy": 0.96, "macro_f1": 0.94, "latency_p95_ms": 3.0, "model_size_mb": 0.2}
+
+
+def test_targets_are_checked_each_with_its_bound():
+    checks = check_targets(
+        METRICS,
+        {
+            "accuracy": {"min": 0.95},
+            "macro_f1": {"min": 0.95},
+            "latency_p95_ms": {"max": 10, "min": None},
+        },
+    )
+    assert [(c["metric"], c["passed"]) for c in checks] == [
+        ("accuracy", True),
+        ("macro_f1", False),
+        ("latency_p95_ms", True),
+    ]
+    assert checks[1]["target"] == ">= 0.95" and checks[1]["measured"] == 0.94
+
+
+def test_unknown_metric_in_scope_is_named():
+    with pytest.raises(KeyError, match="recall"):
+        check_targets(METRICS, {"recall": {"min": 0.5}})
+
+
+def test_gate_records_each_check_and_the_verdict(trained_dir, tmp_path):
+    shutil.copytree(trained_dir, tmp_path, dirs_exist_ok=True)
+    run_stages_in(tmp_path, gate)
+    result = json.loads((tmp_path / "metrics/gate.json").read_text())
+    metrics = json.loads((tmp_path / "metrics/eval.json").read_text())
+    assert {c["metric"] for c in result["checks"]} >= {"accuracy", "latency_p95_ms"}
+    accuracy = next(c for c in result["checks"] if c["metric"] == "accuracy")
+    assert accuracy["measured"] == metrics["accuracy"]
+    assert result["passed"] == all(c["passed"] for c in result["checks"])
+    # the tiny test model is far from the keywords scope's 0.95
+    assert result["passed"] is False and accuracy["passed"] is False
