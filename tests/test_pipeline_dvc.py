@@ -29,6 +29,8 @@ def sh(cwd: Path, *args: str, stdout_only: bool = False) -> str:
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
         "DVC_NO_ANALYTICS": "1",
         "PYTHONUNBUFFERED": "1",
+        # the copy's own code, not the editable install's (a code change must take effect)
+        "PYTHONPATH": str(cwd / "src"),
     }
     done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
@@ -105,6 +107,36 @@ def test_second_repro_is_up_to_date(project, reproduced):
     out = sh(project, "dvc", "repro")
     assert "Running stage" not in out
     assert "up to date" in out
+
+
+def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
+    decoder = project / "src/mlcycle/data/audio_io.py"
+    original = decoder.read_text()
+    decoder.write_text(original + "# a comment\n")
+    status = json.loads(sh(project, "dvc", "status", "--json", stdout_only=True))
+    changed = {
+        stage
+        for stage, changes in status.items()
+        for change in changes
+        if isinstance(change, dict)
+        and "src/mlcycle/data/audio_io.py" in change.get("changed deps", {})
+    }
+    assert changed == {"collect", "validate", "featurize", "evaluate", "package"}, status
+    # A real change of behaviour (clips decoded backwards) reaches the features.
+    before = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
+    reversed_pcm = original.replace(
+        'pcm.astype(np.float32, order="C")', 'pcm[:, ::-1].astype(np.float32, order="C")'
+    )
+    assert reversed_pcm != original
+    decoder.write_text(reversed_pcm)
+    out = sh(project, "dvc", "repro", "featurize")
+    assert "Running stage 'validate'" in out and "Running stage 'featurize'" in out
+    after = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
+    assert before[0]["md5"] != after[0]["md5"]
+    # back to the committed code, run and outputs for the tests that follow
+    sh(project, "git", "checkout", "--", ".")
+    sh(project, "dvc", "checkout", "--force")
+    assert "up to date" in sh(project, "dvc", "status")
 
 
 def test_exp_run_on_train_param_reruns_only_train_and_what_follows(project, reproduced):
@@ -191,30 +223,3 @@ def test_model_card_names_the_dvc_hashes_of_its_data(project, reproduced):
     outs = {o["path"]: o["md5"] for stage in lock.values() for o in stage.get("outs", [])}
     assert card["data"] == {p: outs[p] for p in ("data/raw", "data/validated", "data/features")}
     assert all(h.endswith(".dir") for h in card["data"].values())
-
-
-def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
-    """Last in this module: it changes the project's code."""
-    decoder = project / "src/mlcycle/data/audio_io.py"
-    original = decoder.read_text()
-    decoder.write_text(original + "# a comment\n")
-    status = json.loads(sh(project, "dvc", "status", "--json", stdout_only=True))
-    changed = {
-        stage
-        for stage, changes in status.items()
-        for change in changes
-        if isinstance(change, dict)
-        and "src/mlcycle/data/audio_io.py" in change.get("changed deps", {})
-    }
-    assert changed == {"collect", "validate", "featurize", "evaluate", "package"}, status
-    # A real change of behaviour (clips decoded backwards) reaches the features.
-    before = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
-    reversed_pcm = original.replace(
-        'pcm.astype(np.float32, order="C")', 'pcm[:, ::-1].astype(np.float32, order="C")'
-    )
-    assert reversed_pcm != original
-    decoder.write_text(reversed_pcm)
-    out = sh(project, "dvc", "repro", "featurize")
-    assert "Running stage 'validate'" in out and "Running stage 'featurize'" in out
-    after = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
-    assert before[0]["md5"] != after[0]["md5"]
