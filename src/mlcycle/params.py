@@ -50,6 +50,7 @@ class Paths:
     train_state: str
     train_log: str
     package: str
+    rollout: str
     metrics: MetricPaths
     evaluation: EvaluationPaths
 
@@ -204,6 +205,39 @@ class Scope:
 
 
 @dataclass
+class CanaryChecks:
+    max_error_rate: float
+    max_latency_p99_ms: float
+    max_latency_p99_ratio: float
+    min_non_null_fraction: float
+    min_confidence_ratio: float
+    min_agreement: float
+    min_mirrored: int
+
+
+@dataclass
+class Canary:
+    steps: list[int]
+    interval_requests: int
+    interval_s: float
+    min_requests: int
+    failure_threshold: int
+    mirror_fraction: float
+    checks: CanaryChecks
+
+
+@dataclass
+class Serve:
+    host: str
+    port: int
+    max_batch_size: int
+    batch_wait_ms: float
+    max_body_bytes: int
+    max_audio_s: float
+    canary: Canary
+
+
+@dataclass
 class Params:
     seed: int
     paths: Paths
@@ -214,6 +248,7 @@ class Params:
     train: Train
     evaluate: Evaluate
     scope: Scope
+    serve: Serve
     # Built with hydra.utils.instantiate from their `_target_`: any keys the target takes.
     model: dict[str, Any]
     trainer: dict[str, Any]

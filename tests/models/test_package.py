@@ -8,31 +8,12 @@ import pytest
 import torch
 
 from mlcycle.models.package import PackageError, load_package
-from mlcycle.stages import collect, evaluate, featurize, gate, package, train, validate
-from tests.conftest import SMALL, compose_params, run_stages_in
-
-# Small, but trained well enough that a collapsed model would fail the quality checks.
-LEARNT = {
-    "keywords": SMALL
-    + ["collect.keywords.speakers=120", "train.max_epochs=12", "train.patience=12"],
-    "digits": [
-        "task=digits",
-        "collect.digits.limit=600",
-        "train.max_epochs=6",
-        "model.width=16",
-        "evaluate.latency_runs=5",
-    ],
-}
-# accuracy a trained model reaches on them (measured 0.36 and 0.91); chance is 1/12, 1/10
-MIN_ACCURACY = {"keywords": 0.3, "digits": 0.8}
+from tests.conftest import MIN_ACCURACY
 
 
 @pytest.fixture(scope="module", params=["keywords", "digits"])
-def packaged(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp(f"packaged-{request.param}")
-    (path / "params.yaml").write_text(compose_params(LEARNT[request.param]))
-    run_stages_in(path, collect, validate, featurize, train, evaluate, gate, package)
-    return request.param, path
+def packaged(request, learnt):
+    return request.param, learnt(request.param)
 
 
 def test_package_gives_the_probabilities_evaluate_measured(packaged):

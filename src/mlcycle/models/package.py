@@ -51,10 +51,14 @@ class Package:
     def labels(self) -> list[str]:
         return self.card["labels"]
 
-    @torch.no_grad()
     def predict_proba(self, inputs: list[Any]) -> torch.Tensor:
         """Class probabilities for encoded inputs (paths or bytes of audio / images)."""
-        decoded = [self.featurizer.decode(x) for x in inputs]
+        return self.predict_decoded([self.featurizer.decode(x) for x in inputs])
+
+    @torch.no_grad()
+    def predict_decoded(self, decoded: list[Any]) -> torch.Tensor:
+        """Class probabilities for inputs already decoded by `featurizer.decode` (serving
+        decodes, and refuses bad input, before it batches)."""
         return self.net(self.featurizer(decoded)).softmax(-1)
 
     @classmethod

@@ -1,0 +1,193 @@
+"""Serving throughput and latency: `mlcycle serve` against a naive server, same package.
+
+    python benchmarks/serve_load.py [--package models/package] [--requests 1500]
+
+Both servers run side by side in this run, on loopback, each in its own process: `mlcycle
+serve` (dynamic batching) and a naive FastAPI server that makes one model call per request
+(Package.predict_proba in a thread, no batching). Each is driven at 1, 8 and 32 concurrent
+clients with the test split's own files; the script prints requests/s and latency
+p50/p95/p99, and the floor: the package's batched network forward alone (decoded inputs,
+batches of serve.max_batch_size), the most any server could do. Prints figures; asserts
+nothing. Needs a package and its validated data (`make run` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+CONCURRENCY = (1, 8, 32)
+
+
+def naive_app(package_path: str):
+    """One model call per request, in FastAPI's thread pool: what most first servers do."""
+    from fastapi import FastAPI, Request
+
+    from mlcycle.models.package import load_package
+
+    package = load_package(package_path)
+    app = FastAPI()
+
+    @app.post("/v1/predict")
+    async def predict(request: Request):
+        data = await request.body()
+        probs = await asyncio.to_thread(package.predict_proba, [data])
+        best = int(probs[0].argmax())
+        return {"label": package.labels[best], "confidence": float(probs[0, best])}
+
+    @app.get("/readyz")
+    async def ready():
+        return {"status": "ready"}
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(command: list[str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"server on port {port} did not start: {' '.join(command)}")
+
+
+async def drive(url: str, bodies: list[bytes], ctype: str, clients: int, total: int):
+    latencies: list[float] = []
+    queue: asyncio.Queue = asyncio.Queue()
+    for i in range(total):
+        queue.put_nowait(bodies[i % len(bodies)])
+
+    async def client() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+            while not queue.empty():
+                body = queue.get_nowait()
+                t = time.perf_counter()
+                r = await c.post("/v1/predict", content=body, headers={"Content-Type": ctype})
+                latencies.append(time.perf_counter() - t)
+                if r.status_code != 200:
+                    raise SystemExit(f"{url}: {r.status_code} {r.text}")
+
+    start_t = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    seconds = time.perf_counter() - start_t
+    ms = np.array(latencies) * 1000
+    return total / seconds, *np.percentile(ms, [50, 95, 99])
+
+
+def forward_floor(package_path: str, bodies: list[bytes], batch: int) -> float:
+    """Inputs/s of featurizer + network alone on decoded inputs, `batch` at a time."""
+    from mlcycle.models.package import load_package
+
+    package = load_package(package_path)
+    decoded = [package.featurizer.decode(b) for b in bodies[:batch]]
+    package.predict_decoded(decoded)  # warm-up
+    rounds, start_t = 0, time.perf_counter()
+    while time.perf_counter() - start_t < 3:
+        package.predict_decoded(decoded)
+        rounds += 1
+    return rounds * len(decoded) / (time.perf_counter() - start_t)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", default="models/package")
+    parser.add_argument("--requests", type=int, default=1500, help="per concurrency level")
+    parser.add_argument(
+        "--naive-server", nargs=2, metavar=("PACKAGE", "PORT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.naive_server:
+        import uvicorn
+
+        uvicorn.run(
+            naive_app(args.naive_server[0]),
+            host="127.0.0.1",
+            port=int(args.naive_server[1]),
+            log_level="warning",
+        )
+        return
+    from mlcycle.config import load
+    from mlcycle.models.package import load_package
+
+    params = load()
+    package = load_package(args.package)
+    manifest = pd.read_csv(Path(params.paths.validated) / "manifest.csv")
+    paths = manifest[manifest["split"] == "test"]["path"].tolist()[:200]
+    bodies = [Path(p).read_bytes() for p in paths]
+    ctype = "audio/wav" if package.card["modality"] == "audio" else "image/png"
+    ours, naive = free_port(), free_port()
+    env_bin = Path(sys.executable).parent
+    servers = {
+        "mlcycle serve": start(
+            [
+                str(env_bin / "mlcycle"),
+                "serve",
+                "--package",
+                args.package,
+                "--port",
+                str(ours),
+                f"paths.rollout={os.devnull}.rollout",
+            ],
+            ours,
+        ),
+        "naive (no batching)": start(
+            [sys.executable, __file__, "--naive-server", args.package, str(naive)], naive
+        ),
+    }
+    urls = {
+        "mlcycle serve": f"http://127.0.0.1:{ours}",
+        "naive (no batching)": f"http://127.0.0.1:{naive}",
+    }
+    print(
+        f"{package.card['task']} package {args.package}, {len(bodies)} distinct test files, "
+        f"{args.requests} requests per run, {os.cpu_count()} CPUs"
+    )
+    print(f"{'server':<22}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
+    results = {}
+    try:
+        for clients in CONCURRENCY:
+            for name, url in urls.items():  # taking turns: both see the same machine
+                asyncio.run(drive(url, bodies, ctype, clients, min(200, args.requests)))
+                rate, p50, p95, p99 = asyncio.run(drive(url, bodies, ctype, clients, args.requests))
+                results[name, clients] = rate, p99
+                print(f"{name:<22}{clients:>8}{rate:>10.0f}{p50:>10.1f}{p95:>10.1f}{p99:>10.1f}")
+    finally:
+        for proc in servers.values():
+            proc.terminate()
+            proc.wait()
+    ratio = results["mlcycle serve", 32][0] / results["naive (no batching)", 32][0]
+    floor = forward_floor(args.package, bodies, params.serve.max_batch_size)
+    print(
+        f"at 32 clients: {ratio:.1f}x the naive throughput, p99 "
+        f"{results['mlcycle serve', 32][1]:.1f} vs {results['naive (no batching)', 32][1]:.1f} ms"
+    )
+    print(
+        f"floor: featurizer + network on decoded batches of {params.serve.max_batch_size}: "
+        f"{floor:.0f} inputs/s; mlcycle serve reaches "
+        f"{results['mlcycle serve', 32][0] / floor:.0%} of it"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,348 @@
+"""The HTTP server: predictions, health, models, Prometheus metrics and the canary admin API.
+
+`create_app(stable_path, serve, rollout_path, admin_token)` builds the FastAPI app; uvicorn
+runs it (`mlcycle serve`). Everything a request needs is checked before it reaches a model
+(mlcycle.serve.inputs), so bad input is a 4xx naming the problem, never a 5xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.datastructures import Headers, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from mlcycle.models.package import PackageError
+from mlcycle.serve import inputs, routing
+from mlcycle.serve.admin import admin_router
+from mlcycle.serve.canary import PROGRESSING, PROMOTED, ROLLED_BACK, CanaryController, Outcome
+from mlcycle.serve.metrics import ServerMetrics
+from mlcycle.serve.models import Deployed, deploy
+
+log = logging.getLogger("mlcycle.serve")
+TICK_S = 1.0  # how often a time-based analysis interval is looked at
+
+
+class ModelServer:
+    """What the app holds: the stable model, the canary, the rollout and the metrics."""
+
+    def __init__(self, stable_path: str, serve: Any, rollout_path: str) -> None:
+        self.serve, self.metrics = serve, ServerMetrics()
+        self.controller = CanaryController(serve.canary, rollout_path)
+        self.stable_path = stable_path
+        self.stable: Deployed | None = None
+        self.canary: Deployed | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+    async def start(self) -> None:
+        path = self.stable_path
+        if self.controller.load() and self.controller.status in (PROGRESSING, PROMOTED):
+            path = self.controller.state["stable"]["path"]  # what the rollout left serving
+            log.info(
+                "resuming the rollout in %s (%s): stable is %s; delete the file to serve %s",
+                self.controller.path,
+                self.controller.status,
+                path,
+                self.stable_path,
+            )
+        self.stable = self._deploy(path)
+        self.controller.set_stable(self._model_record(self.stable))
+        if self.controller.status == PROGRESSING:
+            self.canary = self._deploy(self.controller.state["canary"]["path"])
+            log.info("resumed the rollout of %s at %d %%", self.canary.version, self.weight)
+        self._publish_weight()
+        self.ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    async def stop(self) -> None:
+        self.ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.ticker
+        for model in (self.stable, self.canary):
+            if model is not None:
+                await model.batcher.stop()
+
+    def _deploy(self, path: str) -> Deployed:
+        model = deploy(path, self.serve, self.metrics)
+        model.batcher.start()
+        return model
+
+    def _model_record(self, model: Deployed, forced: bool = False) -> dict[str, Any]:
+        return {"path": model.path, "version": model.version, "forced": forced}
+
+    @property
+    def weight(self) -> int:
+        return self.controller.weight if self.canary is not None else 0
+
+    @property
+    def modality(self) -> str:
+        return self.stable.package.card["modality"]
+
+    def _publish_weight(self) -> None:
+        self.metrics.canary_weight.set(self.weight / 100)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            await self.analyse()
+
+    # -- rollout --------------------------------------------------------------------
+    async def analyse(self) -> None:
+        if self.controller.analyse() is not None:
+            await self.apply_rollout()
+
+    async def apply_rollout(self) -> None:
+        """Make the models match the controller's state after a decision."""
+        status = self.controller.status
+        if self.canary is not None and status == PROMOTED:
+            old, self.stable, self.canary = self.stable, self.canary, None
+            self.stable_path = self.stable.path
+            await old.batcher.stop()
+            log.info("promoted %s: it now serves every request", self.stable.version)
+        elif self.canary is not None and status == ROLLED_BACK:
+            old, self.canary = self.canary, None
+            await old.batcher.stop()
+            log.info("rolled back %s", old.version)
+        self._publish_weight()
+
+    async def start_canary(self, path: str, force: bool) -> Deployed:
+        from mlcycle.serve.models import refusal
+
+        if self.controller.status == PROGRESSING:
+            raise RuntimeError(
+                f"canary {self.canary.version} is still rolling out: promote or roll it back"
+            )
+        candidate = await asyncio.to_thread(deploy, path, self.serve, self.metrics)
+        why = refusal(self.stable.package, candidate.package)
+        if why and not force:
+            raise PermissionError(f"canary {path} refused: {why} (force it with force=true)")
+        candidate.batcher.start()
+        self.canary = candidate
+        self.controller.start(self._model_record(candidate, forced=bool(why)))
+        self._publish_weight()
+        log.info("canary %s started at %d %%", candidate.version, self.weight)
+        return candidate
+
+    # -- predictions ----------------------------------------------------------------
+    async def predict(self, request: Request) -> JSONResponse:
+        start = time.perf_counter()
+        request_id = uuid.uuid4().hex
+        key = request.headers.get("x-request-key") or request_id
+        try:
+            data, content_type = await read_body(request, self.serve.max_body_bytes)
+            inputs.check_content_type(content_type, self.modality)
+            decoded = await asyncio.to_thread(
+                inputs.decode, data, self.modality, self.serve, self.max_pixels
+            )
+        except inputs.BadInput as e:
+            self.metrics.rejected.labels(e.reason).inc()
+            self.metrics.requests.labels(self.stable.version, "none", str(e.status)).inc()
+            return JSONResponse(
+                {"error": e.reason, "detail": e.detail, "request_id": request_id},
+                status_code=e.status,
+            )
+        route = routing.route(key, self.weight) if self.canary is not None else "stable"
+        model = self.canary if route == "canary" else self.stable
+        probs = await self._run(model, route, decoded)
+        if probs is None and route == "canary":  # the canary failed: stable answers
+            route, model = "stable", self.stable
+            probs = await self._run(model, route, decoded)
+        if probs is None:
+            self.metrics.requests.labels(model.version, route, "500").inc()
+            return JSONResponse(
+                {
+                    "error": "model_failed",
+                    "detail": "the model failed on this input",
+                    "request_id": request_id,
+                },
+                status_code=500,
+            )
+        answer = self._answer(model, probs)
+        elapsed = time.perf_counter() - start
+        self.metrics.requests.labels(model.version, route, "200").inc()
+        self.metrics.duration.labels(route).observe(elapsed)
+        self.metrics.predictions.labels(model.version, answer["label"]).inc()
+        if route == "stable" and self.canary is not None and self._mirror():
+            asyncio.get_running_loop().create_task(self._shadow(decoded, answer["label"]))
+        await self.analyse()
+        return JSONResponse(
+            {
+                **answer,
+                "model_version": model.version,
+                "route": route,
+                "request_id": request_id,
+                "latency_ms": round(elapsed * 1000, 3),
+            }
+        )
+
+    @property
+    def max_pixels(self) -> int | None:
+        return getattr(self.stable.package.featurizer.cfg, "max_pixels", None)
+
+    def _mirror(self) -> bool:
+        return random.random() < self.serve.canary.mirror_fraction
+
+    async def _run(self, model: Deployed, route: str, decoded: Any) -> list[float] | None:
+        """The model's probabilities, or None if it raised; the outcome is recorded."""
+        start = time.perf_counter()
+        try:
+            probs = await model.batcher.submit(decoded)
+        except Exception as e:  # a broken model must not take the request down with it
+            self.metrics.model_failures.labels(model.version, route).inc()
+            log.warning("model %s failed on a %s request: %s", model.version, route, e)
+            self.controller.record(Outcome(route, True, time.perf_counter() - start))
+            return None
+        answer = self._answer(model, probs)
+        self.controller.record(
+            Outcome(
+                route, False, time.perf_counter() - start, answer["label"], answer["confidence"]
+            )
+        )
+        return probs
+
+    async def _shadow(self, decoded: Any, stable_label: str) -> None:
+        """Run a mirrored stable request on the canary; its answer is recorded, not sent."""
+        canary = self.canary
+        if canary is None:
+            return
+        start = time.perf_counter()
+        try:
+            probs = await canary.batcher.submit(decoded)
+        except Exception:
+            self.metrics.model_failures.labels(canary.version, "shadow").inc()
+            self.controller.record(Outcome("shadow", True, time.perf_counter() - start))
+            return
+        answer = self._answer(canary, probs)
+        self.controller.record(
+            Outcome(
+                "shadow",
+                False,
+                time.perf_counter() - start,
+                answer["label"],
+                answer["confidence"],
+                agrees=answer["label"] == stable_label,
+            )
+        )
+
+    @staticmethod
+    def _answer(model: Deployed, probs: list[float]) -> dict[str, Any]:
+        labels = model.package.labels
+        best = max(range(len(probs)), key=probs.__getitem__)
+        return {
+            "label": labels[best],
+            "confidence": round(probs[best], 6),
+            "probabilities": {label: round(p, 6) for label, p in zip(labels, probs)},
+        }
+
+    def describe(self) -> dict[str, Any]:
+        state = self.controller.state
+        canary = None
+        if self.canary is not None:
+            canary = {**self.canary.describe(), "weight": self.weight, "step": state["step"]}
+        return {
+            "stable": self.stable.describe(),
+            "canary": canary,
+            "rollout": {
+                "status": state["status"],
+                "weight": self.weight,
+                "step": state["step"],
+                "steps": list(self.serve.canary.steps),
+                "failed_intervals": state["failed_intervals"],
+                "last_canary": state["canary"],
+                "history": state["history"],
+            },
+        }
+
+
+async def read_body(request: Request, limit: int) -> tuple[bytes, str | None]:
+    """The uploaded file's bytes and Content-Type: the raw body, or multipart field 'file'."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise inputs.BadInput(
+            413, "too_large", f"body of {declared} bytes exceeds serve.max_body_bytes={limit}"
+        )
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise inputs.BadInput(
+                413, "too_large", f"body exceeds serve.max_body_bytes={limit} bytes"
+            )
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    content_type = request.headers.get("content-type")
+    if not (content_type or "").lower().startswith("multipart/form-data"):
+        return body, content_type
+
+    async def replay() -> AsyncIterator[bytes]:
+        yield body
+
+    parser = MultiPartParser(
+        Headers(raw=request.headers.raw), replay(), max_files=1, max_fields=10, max_part_size=limit
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise inputs.BadInput(
+            400, "bad_multipart", f"cannot parse the multipart body: {e.message}"
+        ) from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise inputs.BadInput(400, "no_file", "the multipart body has no file field named 'file'")
+    data = await upload.read()
+    return data, upload.content_type or "application/octet-stream"
+
+
+def create_app(
+    stable_path: str, serve: Any, rollout_path: str, admin_token: str | None = None
+) -> FastAPI:
+    """The FastAPI app serving the package at `stable_path` (resumes a saved rollout)."""
+    server = ModelServer(stable_path, serve, rollout_path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            await server.start()
+        except PackageError as e:
+            log.error("cannot serve: %s", e)
+            raise
+        yield
+        await server.stop()
+
+    app = FastAPI(title="mlcycle", lifespan=lifespan)
+    app.state.server = server
+
+    @app.post("/v1/predict")
+    async def predict(request: Request) -> JSONResponse:
+        return await server.predict(request)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        if server.stable is None:
+            return JSONResponse({"status": "loading"}, status_code=503)
+        return JSONResponse({"status": "ready", "model_version": server.stable.version})
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return server.describe()
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(server.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    if admin_token:
+        app.include_router(admin_router(server, admin_token))
+    return app

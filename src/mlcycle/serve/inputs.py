@@ -1,0 +1,115 @@
+"""What a prediction request may carry, and a clear 4xx for everything else.
+
+`decode` turns the body's bytes into what the package's featurizer takes, refusing
+(BadInput: status, reason, detail) empty bodies, undecodable bytes, the other modality,
+absurd lengths or rates, non-finite samples and decompression bombs. The checks run before
+any model work, so a bad request never costs a batch slot.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from mlcycle.data.audio_io import AudioDecodeError, read_audio
+from mlcycle.data.image_io import ImageDecodeError, read_image
+
+# Content types each modality accepts (application/octet-stream: either; the bytes decide).
+ACCEPTED = {"audio": ("audio/",), "image": ("image/",)}
+ANY = "application/octet-stream"
+MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz; beyond this a "rate" is a broken header
+# Leading bytes that name a format for certain.
+AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"FORM")
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+class BadInput(ValueError):
+    """A request the model cannot answer; `status` is its HTTP code, `reason` a short code."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def check_content_type(content_type: str | None, modality: str) -> None:
+    """415 unless the Content-Type suits the model's modality."""
+    kind = (content_type or "").split(";")[0].strip().lower()
+    if kind == ANY or kind.startswith(ACCEPTED[modality]):
+        return
+    wanted = "audio/wav, audio/flac, audio/ogg" if modality == "audio" else "image/png, image/jpeg"
+    raise BadInput(
+        415,
+        "content_type",
+        f"Content-Type {kind or '(none)'!r} is not {modality}: send the file's bytes as "
+        f"{wanted} (or application/octet-stream), or as multipart field 'file'",
+    )
+
+
+def looks_like(data: bytes) -> str | None:
+    """'audio' or 'image' when the leading bytes say so, else None."""
+    if data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return "image"
+    if data.startswith(AUDIO_MAGIC):
+        return "audio"
+    return None
+
+
+def decode(data: bytes, modality: str, limits: Any, max_pixels: int | None = None) -> Any:
+    """The decoded input for the featurizer: ((channels, samples), rate) or a PIL image."""
+    if not data:
+        raise BadInput(400, "empty", "the request body is empty: send an audio or image file")
+    sniffed = looks_like(data)
+    if sniffed is not None and sniffed != modality:
+        raise BadInput(
+            415,
+            "wrong_modality",
+            f"the body is {sniffed} but this model takes {modality}",
+        )
+    return decode_audio(data, limits) if modality == "audio" else decode_image(data, max_pixels)
+
+
+def decode_audio(data: bytes, limits: Any) -> tuple[np.ndarray, int]:
+    try:  # the header alone says how long it is: refuse before decoding hours of audio
+        info = sf.info(io.BytesIO(data))
+        if info.samplerate > 0 and info.frames / info.samplerate > limits.max_audio_s:
+            raise BadInput(
+                422,
+                "too_long",
+                f"audio of {info.frames / info.samplerate:.1f} s is longer than "
+                f"serve.max_audio_s={limits.max_audio_s}",
+            )
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        pass  # read_audio below names what is wrong
+    try:
+        samples, rate = read_audio(data)
+    except AudioDecodeError as e:
+        raise BadInput(422, "undecodable", f"cannot decode audio: {e}") from None
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise BadInput(
+            422, "sample_rate", f"sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz"
+        )
+    if samples.shape[1] == 0:
+        raise BadInput(422, "empty", "the audio holds no samples")
+    if samples.shape[1] / rate > limits.max_audio_s:
+        raise BadInput(
+            422,
+            "too_long",
+            f"audio of {samples.shape[1] / rate:.1f} s is longer than "
+            f"serve.max_audio_s={limits.max_audio_s}",
+        )
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise BadInput(422, "non_finite", f"{bad} samples are NaN or infinite")
+    return samples, rate
+
+
+def decode_image(data: bytes, max_pixels: int | None) -> Any:
+    try:
+        return read_image(data, max_pixels=max_pixels)
+    except ImageDecodeError as e:
+        if "exceeds" in str(e) or "bomb" in str(e):
+            raise BadInput(413, "too_many_pixels", f"image refused: {e}") from None
+        raise BadInput(422, "undecodable", f"cannot decode image: {e}") from None

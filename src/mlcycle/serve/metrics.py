@@ -1,0 +1,60 @@
+"""The server's Prometheus metrics, named by Prometheus conventions (base units, _total)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Request latencies from sub-millisecond to seconds; batch sizes up to 64.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+
+
+class ServerMetrics:
+    """One registry per server (tests start several in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "mlcycle_requests",
+            "Prediction requests by model version, route and HTTP status code.",
+            ["model_version", "route", "code"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "mlcycle_request_duration_seconds",
+            "Time from request to answer, by route.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "mlcycle_batch_size",
+            "Inputs per model batch, by model version.",
+            ["model_version"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "mlcycle_predictions",
+            "Answers by model version and predicted class.",
+            ["model_version", "label"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "mlcycle_rejected_inputs",
+            "Requests refused with a 4xx, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.model_failures = Counter(
+            "mlcycle_model_failures",
+            "Batches a model raised on, by model version and route.",
+            ["model_version", "route"],
+            registry=r,
+        )
+        self.canary_weight = Gauge(
+            "mlcycle_canary_weight_ratio",
+            "Share of request keys routed to the canary (0-1).",
+            registry=r,
+        )

@@ -1,0 +1,78 @@
+"""The models a server holds: a package, its version and its batcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcycle.models.package import Package, load_package
+from mlcycle.serve.batching import Batcher
+from mlcycle.serve.metrics import ServerMetrics
+
+
+@dataclass
+class Deployed:
+    package: Package
+    path: str
+    batcher: Batcher
+
+    @property
+    def version(self) -> str:
+        return version_of(self.package)
+
+    def describe(self) -> dict[str, Any]:
+        card = self.package.card
+        gate = card.get("gate") or {}
+        return {
+            "version": self.version,
+            "path": self.path,
+            "task": card["task"],
+            "modality": card["modality"],
+            "labels": self.package.labels,
+            "gate_passed": gate.get("passed"),
+            "git_revision": card.get("git_revision"),
+            "metrics": {k: card.get("metrics", {}).get(k) for k in ("accuracy", "macro_f1")},
+        }
+
+
+def version_of(package: Package) -> str:
+    """A package's version: the start of its weights' sha256 (unique per trained model)."""
+    return package.card["weights_sha256"][:12]
+
+
+def deploy(path: str | Path, serve: Any, metrics: ServerMetrics) -> Deployed:
+    """Load the package at `path` and give it a batcher (started by the caller's loop).
+
+    PackageError names a missing or damaged package.
+    """
+    package = load_package(path)
+    version = version_of(package)
+
+    def run(decoded: list[Any]) -> list[list[float]]:
+        return package.predict_decoded(decoded).tolist()
+
+    def observe(size: int) -> None:
+        metrics.batch_size.labels(version).observe(size)
+
+    batcher = Batcher(run, serve.max_batch_size, serve.batch_wait_ms, on_batch=observe)
+    return Deployed(package, str(path), batcher)
+
+
+def refusal(stable: Package, candidate: Package) -> str | None:
+    """Why `candidate` may not be rolled out beside `stable` (unless forced), or None."""
+    gate = candidate.card.get("gate") or {}
+    if not gate.get("passed", False):
+        failed = [
+            f"{c['metric']} {c['measured']} (target {c['target']})"
+            for c in gate.get("checks", [])
+            if not c.get("passed")
+        ]
+        return f"its gate failed: {', '.join(failed) or 'no gate result in the card'}"
+    if candidate.card["task"] != stable.card["task"]:
+        return (
+            f"it is a {candidate.card['task']!r} model; this server serves {stable.card['task']!r}"
+        )
+    if candidate.labels != stable.labels:
+        return f"its labels {candidate.labels} differ from the stable model's {stable.labels}"
+    return None

@@ -1,0 +1,37 @@
+"""`mlcycle serve`: run the HTTP server of a package under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from mlcycle.config import ConfigError, load
+
+TOKEN_ENV = "MLCYCLE_ADMIN_TOKEN"
+
+
+def serve(package: str | None, host: str | None, port: int | None, overrides: list[str]) -> int:
+    """Serve `package` (default paths.package) on host:port (default serve.host/port)."""
+    import uvicorn
+
+    from mlcycle.serve.app import create_app
+
+    try:
+        params = load(overrides)
+    except ConfigError as e:
+        print(f"[serve] error: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="[serve] %(message)s")
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None:
+        logging.getLogger("mlcycle.serve").info("admin API off: set %s to enable it", TOKEN_ENV)
+    app = create_app(package or params.paths.package, params.serve, params.paths.rollout, token)
+    uvicorn.run(
+        app,
+        host=host or params.serve.host,
+        port=port if port is not None else params.serve.port,
+        access_log=False,
+        log_level="info",
+    )
+    return 0

@@ -1,0 +1,121 @@
+"""Canary rollouts on a real server: promoted when good, rolled back when broken, resumed
+after a restart, inconclusive without traffic."""
+
+import os
+import signal
+
+import pytest
+
+from mlcycle.models.package import load_package
+from tests.serve.conftest import FAST_CANARY, serving, split_files
+
+
+def traffic(server, files, n, first_key=0) -> list[dict]:
+    """n PNG requests, each with its own request key; every one must be answered."""
+    answers = []
+    with server.client() as client:
+        for i in range(n):
+            r = client.post(
+                "/v1/predict",
+                content=files[i % len(files)].read_bytes(),
+                headers={"Content-Type": "image/png", "X-Request-Key": f"user-{first_key + i}"},
+            )
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+    return answers
+
+
+def drive(server, files, until, limit=800) -> list[dict]:
+    """Send traffic in rounds until `until(rollout)` holds; returns every answer."""
+    answers = []
+    while len(answers) < limit:
+        answers += traffic(server, files, 20, first_key=len(answers))
+        if until(server.models()["rollout"]):
+            return answers
+    raise AssertionError(f"rollout stuck: {server.models()['rollout']}")
+
+
+def version(path) -> str:
+    return load_package(path).card["weights_sha256"][:12]
+
+
+@pytest.fixture
+def files(learnt):
+    return split_files(learnt("digits"), "train", 60)
+
+
+def test_a_good_canary_climbs_every_step_and_is_promoted(digits_dir, digits_packages, files):
+    good = version(digits_packages["good"])
+    with serving(digits_dir, *FAST_CANARY) as server:
+        started = server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        assert started.status_code == 200 and started.json()["canary"]["weight"] == 50
+        answers = drive(server, files, lambda r: r["status"] == "promoted")
+        models = server.models()
+    assert models["stable"]["version"] == good and models["canary"] is None
+    served = {a["model_version"] for a in answers if a["route"] == "canary"}
+    assert served == {good}
+    history = models["rollout"]["history"]
+    analyses = [h for h in history if h["event"] == "analysis"]
+    assert [h["verdict"] for h in analyses] == ["pass", "pass"]
+    assert all(c["passed"] is not False for h in analyses for c in h["checks"])
+    assert [h["weight"] for h in history if h["event"] == "step"] == [100]
+    assert history[-1]["event"] == "promoted"
+
+
+@pytest.mark.parametrize("broken", ["random", "raising"])
+def test_a_broken_canary_is_rolled_back_and_stable_answers_everyone(
+    digits_dir, digits_packages, files, broken
+):
+    stable = version(digits_packages["stable"])
+    with serving(digits_dir, *FAST_CANARY) as server:
+        server.admin("/admin/canary", {"package": str(digits_packages[broken])})
+        answers = drive(server, files, lambda r: r["status"] == "rolled_back")
+        after = traffic(server, files, 20, first_key=10_000)
+        models = server.models()
+        with server.client() as client:
+            metrics = client.get("/metrics").text
+    assert models["canary"] is None and models["rollout"]["weight"] == 0
+    analyses = [h for h in models["rollout"]["history"] if h["event"] == "analysis"]
+    assert [h["verdict"] for h in analyses] == ["fail", "fail"]
+    assert models["rollout"]["history"][-1]["event"] == "rolled_back"
+    assert all(a["model_version"] == stable for a in after)
+    if broken == "raising":
+        # every request the canary failed was answered by stable
+        assert all(a["model_version"] == stable for a in answers)
+        assert "error_rate" in analyses[0]["failed"]
+        assert "mlcycle_model_failures_total" in metrics
+    else:
+        assert {"agreement", "confidence_ratio"} & set(analyses[0]["failed"])
+        assert any(a["route"] == "canary" for a in answers)  # it served until caught
+
+
+def test_an_interval_without_canary_traffic_is_inconclusive(digits_dir, digits_packages):
+    with serving(digits_dir, *FAST_CANARY, "serve.canary.interval_s=1") as server:
+        server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        import time
+
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            rollout = server.models()["rollout"]
+            if any(h["event"] == "inconclusive" for h in rollout["history"]):
+                break
+            time.sleep(0.5)
+    inconclusive = [h for h in rollout["history"] if h["event"] == "inconclusive"]
+    assert inconclusive and inconclusive[0]["canary_requests"] == 0
+    assert rollout["status"] == "progressing" and rollout["weight"] == 50  # no promotion
+
+
+def test_a_restarted_server_resumes_the_rollout(digits_dir, digits_packages, files):
+    good = version(digits_packages["good"])
+    with serving(digits_dir, *FAST_CANARY) as server:
+        server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        drive(server, files, lambda r: r["weight"] == 100)  # one step passed
+        os.kill(server.proc.pid, signal.SIGKILL)  # no goodbye
+        server.proc.wait()
+    with serving(digits_dir, *FAST_CANARY) as server:
+        models = server.models()
+        assert models["rollout"]["status"] == "progressing" and models["rollout"]["weight"] == 100
+        assert models["canary"]["version"] == good
+        drive(server, files, lambda r: r["status"] == "promoted")
+    with serving(digits_dir, *FAST_CANARY) as server:  # and the promotion sticks
+        assert server.models()["stable"]["version"] == good

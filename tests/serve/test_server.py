@@ -1,0 +1,150 @@
+"""The real server on loopback: predictions, health, metrics, bad requests, the admin API."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from mlcycle.models.package import load_package
+from tests.serve.conftest import TOKEN, serving, split_files
+
+REQUIRED = {"label", "confidence", "probabilities", "model_version", "route", "request_id"}
+
+
+@pytest.mark.parametrize("task", ["keywords", "digits"])
+def test_predictions_are_the_packages_own(task, learnt):
+    folder = learnt(task)
+    package = load_package(folder / "models/package")
+    files = split_files(folder, "test", 12)
+    mime = "audio/wav" if task == "keywords" else "image/png"
+    with serving(folder, token=None) as server, server.client() as client:
+        for i, path in enumerate(files):
+            data = path.read_bytes()
+            if i % 2:  # raw body with its Content-Type, or multipart field `file`
+                r = client.post("/v1/predict", content=data, headers={"Content-Type": mime})
+            else:
+                r = client.post("/v1/predict", files={"file": (path.name, data, mime)})
+            assert r.status_code == 200, r.text
+            answer = r.json()
+            assert REQUIRED <= set(answer) and answer["route"] == "stable"
+            expected = package.predict_proba([data])[0].tolist()
+            got = [answer["probabilities"][label] for label in package.labels]
+            assert np.allclose(got, expected, atol=1e-4)
+            assert answer["label"] == package.labels[int(np.argmax(expected))]
+            assert answer["model_version"] == package.card["weights_sha256"][:12]
+
+
+def test_health_models_and_metrics(learnt):
+    folder = learnt("digits")
+    with serving(folder, token=None) as server, server.client() as client:
+        assert client.get("/healthz").json() == {"status": "alive"}
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready"
+        png = split_files(folder, "test", 1)[0].read_bytes()
+        client.post("/v1/predict", content=png, headers={"Content-Type": "image/png"})
+        client.post("/v1/predict", content=b"", headers={"Content-Type": "image/png"})
+        models = client.get("/v1/models").json()
+        assert models["stable"]["version"] == ready["model_version"]
+        assert models["stable"]["gate_passed"] is True and models["canary"] is None
+        assert models["rollout"]["status"] == "idle"
+        text = client.get("/metrics").text
+    version = ready["model_version"]
+    for line in (
+        f'mlcycle_requests_total{{code="200",model_version="{version}",route="stable"}} 1.0',
+        'mlcycle_rejected_inputs_total{reason="empty"} 1.0',
+        'mlcycle_request_duration_seconds_count{route="stable"} 1.0',
+        f'mlcycle_batch_size_count{{model_version="{version}"}} 1.0',
+        "mlcycle_canary_weight_ratio 0.0",
+    ):
+        assert line in text, line
+    assert "mlcycle_predictions_total{" in text
+
+
+def wav_bytes(samples, rate=16000, subtype="PCM_16") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, subtype=subtype, format="WAV")
+    return buffer.getvalue()
+
+
+def test_bad_requests_get_a_4xx_naming_the_problem(learnt):
+    folder = learnt("keywords")
+    clip = split_files(folder, "test", 1)[0].read_bytes()
+    nan = np.zeros(1600, np.float32)
+    nan[5] = np.nan
+    cases = [
+        (b"", "audio/wav", 400, "empty"),
+        (clip, "text/plain", 415, "content_type"),
+        (b"\x89PNG\r\n\x1a\n" + b"0" * 100, "application/octet-stream", 415, "wrong_modality"),
+        (b"not audio at all", "audio/wav", 422, "undecodable"),
+        (wav_bytes(nan, subtype="FLOAT"), "audio/wav", 422, "non_finite"),
+        (wav_bytes(np.zeros(1000 * 40, np.float32), 1000), "audio/wav", 422, "too_long"),
+        (b"0" * 300_000, "audio/wav", 413, "too_large"),
+    ]
+    with serving(folder, "serve.max_body_bytes=200000", token=None) as server:
+        with server.client() as client:
+            for body, ctype, status, reason in cases:
+                r = client.post("/v1/predict", content=body, headers={"Content-Type": ctype})
+                assert r.status_code == status, (reason, r.text)
+                assert r.json()["error"] == reason and r.json()["detail"]
+            r = client.post("/v1/predict", files={"other": ("a.wav", b"x", "audio/wav")})
+            assert r.status_code == 400 and r.json()["error"] == "no_file"
+            assert client.get("/readyz").status_code == 200  # still serving
+
+
+def test_admin_api_is_off_without_a_token_and_guarded_with_one(digits_dir, digits_packages):
+    body = {"package": str(digits_packages["good"])}
+    with serving(digits_dir, token=None) as server:
+        assert server.admin("/admin/canary", body).status_code == 404
+    with serving(digits_dir) as server, server.client() as client:
+        assert client.post("/admin/canary", json=body).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert client.post("/admin/canary", json=body, headers=wrong).status_code == 401
+        assert server.admin("/admin/canary/promote").status_code == 409  # nothing to promote
+
+
+@pytest.mark.parametrize(
+    "candidate,reason",
+    [("failed_gate", "gate failed"), ("keywords", "'keywords' model")],
+)
+def test_a_canary_that_may_not_ship_is_refused_unless_forced(
+    digits_dir, digits_packages, candidate, reason
+):
+    body = {"package": str(digits_packages[candidate])}
+    with serving(digits_dir) as server:
+        refused = server.admin("/admin/canary", body)
+        assert refused.status_code == 409 and reason in refused.json()["detail"]
+        assert server.models()["canary"] is None
+        if candidate == "failed_gate":
+            forced = server.admin("/admin/canary", {**body, "force": True})
+            assert forced.status_code == 200
+            assert forced.json()["rollout"]["history"][-1]["forced"] is True
+
+
+def test_missing_package_for_a_canary_is_a_clear_error(digits_dir, tmp_path):
+    with serving(digits_dir) as server:
+        r = server.admin("/admin/canary", {"package": str(tmp_path / "nowhere")})
+        assert r.status_code == 422 and "missing" in r.json()["detail"]
+
+
+def test_canary_cli_talks_to_the_server(digits_dir, digits_packages, monkeypatch):
+    import subprocess
+
+    from tests.serve.conftest import MLCYCLE
+
+    with serving(digits_dir) as server:
+        env = {"MLCYCLE_ADMIN_TOKEN": TOKEN, "PATH": str(MLCYCLE.parent)}
+        run = [MLCYCLE, "canary", "--url", server.url]
+        done = subprocess.run(
+            [*run, "start", str(digits_packages["good"])], env=env, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
+        status = subprocess.run([*run, "status"], env=env, capture_output=True, text=True)
+        assert json.loads(status.stdout)["status"] == "progressing"
+        done = subprocess.run([*run, "weight", "30"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and server.models()["rollout"]["weight"] == 30
+        done = subprocess.run([*run, "rollback"], env=env, capture_output=True, text=True)
+        assert done.returncode == 0 and server.models()["rollout"]["status"] == "rolled_back"
+        again = subprocess.run([*run, "promote"], env=env, capture_output=True, text=True)
+        assert again.returncode == 1 and "no canary" in again.stderr
