@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-fast params params-check bench lint clean
+.PHONY: setup run test test-fast params params-check bench bench-serve lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -32,6 +32,9 @@ params-check: setup      ## fail if params.yaml differs from the composition of 
 bench: setup             ## featurize throughput vs librosa, training samples/s
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) benchmarks/featurize_throughput.py
+
+bench-serve: setup       ## mlcycle serve vs a naive server at 1, 8, 32 clients (needs make run)
+	$(PY) benchmarks/serve_load.py
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -106,7 +106,11 @@ def test_admin_api_is_off_without_a_token_and_guarded_with_one(digits_dir, digit
 
 @pytest.mark.parametrize(
     "candidate,reason",
-    [("failed_gate", "gate failed"), ("keywords", "'keywords' model")],
+    [
+        ("failed_gate", "gate failed"),
+        ("keywords", "'keywords' model"),
+        ("stable", "the stable model itself"),
+    ],
 )
 def test_a_canary_that_may_not_ship_is_refused_unless_forced(
     digits_dir, digits_packages, candidate, reason

@@ -6,9 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from mlcycle.features.extract import cpu_cores
 from mlcycle.models.package import Package, load_package
 from mlcycle.serve.batching import Batcher
 from mlcycle.serve.metrics import ServerMetrics
+
+THREADED_BATCH = 4  # batches this large or larger use all cores
 
 
 @dataclass
@@ -49,7 +54,12 @@ def deploy(path: str | Path, serve: Any, metrics: ServerMetrics) -> Deployed:
     package = load_package(path)
     version = version_of(package)
 
+    cores = cpu_cores()
+
     def run(decoded: list[Any]) -> list[list[float]]:
+        # One input runs fastest on one thread (measured 3x: no thread hand-offs); a batch
+        # gains from every core.
+        torch.set_num_threads(1 if len(decoded) < THREADED_BATCH else cores)
         return package.predict_decoded(decoded).tolist()
 
     def observe(size: int) -> None:
@@ -61,6 +71,8 @@ def deploy(path: str | Path, serve: Any, metrics: ServerMetrics) -> Deployed:
 
 def refusal(stable: Package, candidate: Package) -> str | None:
     """Why `candidate` may not be rolled out beside `stable` (unless forced), or None."""
+    if version_of(candidate) == version_of(stable):
+        return f"it is the stable model itself (version {version_of(stable)})"
     gate = candidate.card.get("gate") or {}
     if not gate.get("passed", False):
         failed = [
