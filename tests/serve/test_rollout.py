@@ -36,7 +36,7 @@ def drive(server, files, until, limit=800) -> list[dict]:
 
 
 def version(path) -> str:
-    return load_package(path).card["weights_sha256"][:12]
+    return load_package(path).version
 
 
 @pytest.fixture
@@ -68,7 +68,8 @@ def test_a_broken_canary_is_rolled_back_and_stable_answers_everyone(
 ):
     stable = version(digits_packages["stable"])
     with serving(digits_dir, *FAST_CANARY) as server:
-        server.admin("/admin/canary", {"package": str(digits_packages[broken])})
+        started = server.admin("/admin/canary", {"package": str(digits_packages[broken])})
+        assert started.status_code == 200, started.text
         answers = drive(server, files, lambda r: r["status"] == "rolled_back")
         after = traffic(server, files, 20, first_key=10_000)
         models = server.models()
@@ -108,7 +109,8 @@ def test_an_interval_without_canary_traffic_is_inconclusive(digits_dir, digits_p
 def test_a_restarted_server_resumes_the_rollout(digits_dir, digits_packages, files):
     good = version(digits_packages["good"])
     with serving(digits_dir, *FAST_CANARY) as server:
-        server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        started = server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        assert started.status_code == 200, started.text
         drive(server, files, lambda r: r["weight"] == 100)  # one step passed
         os.kill(server.proc.pid, signal.SIGKILL)  # no goodbye
         server.proc.wait()

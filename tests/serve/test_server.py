@@ -33,7 +33,7 @@ def test_predictions_are_the_packages_own(task, learnt):
             got = [answer["probabilities"][label] for label in package.labels]
             assert np.allclose(got, expected, atol=1e-4)
             assert answer["label"] == package.labels[int(np.argmax(expected))]
-            assert answer["model_version"] == package.card["weights_sha256"][:12]
+            assert answer["model_version"] == package.version
 
 
 def test_health_models_and_metrics(learnt):

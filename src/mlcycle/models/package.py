@@ -51,6 +51,12 @@ class Package:
     def labels(self) -> list[str]:
         return self.card["labels"]
 
+    @property
+    def version(self) -> str:
+        """What identifies the model: its weights, preprocessing and network (12 hex)."""
+        what = {k: self.card.get(k) for k in ("weights_sha256", "preprocessing", "network")}
+        return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
+
     def predict_proba(self, inputs: list[Any]) -> torch.Tensor:
         """Class probabilities for encoded inputs (paths or bytes of audio / images)."""
         return self.predict_decoded([self.featurizer.decode(x) for x in inputs])

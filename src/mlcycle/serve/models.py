@@ -24,7 +24,7 @@ class Deployed:
 
     @property
     def version(self) -> str:
-        return version_of(self.package)
+        return self.package.version
 
     def describe(self) -> dict[str, Any]:
         card = self.package.card
@@ -41,18 +41,13 @@ class Deployed:
         }
 
 
-def version_of(package: Package) -> str:
-    """A package's version: the start of its weights' sha256 (unique per trained model)."""
-    return package.card["weights_sha256"][:12]
-
-
 def deploy(path: str | Path, serve: Any, metrics: ServerMetrics) -> Deployed:
     """Load the package at `path` and give it a batcher (started by the caller's loop).
 
     PackageError names a missing or damaged package.
     """
     package = load_package(path)
-    version = version_of(package)
+    version = package.version
 
     cores = cpu_cores()
 
@@ -71,8 +66,8 @@ def deploy(path: str | Path, serve: Any, metrics: ServerMetrics) -> Deployed:
 
 def refusal(stable: Package, candidate: Package) -> str | None:
     """Why `candidate` may not be rolled out beside `stable` (unless forced), or None."""
-    if version_of(candidate) == version_of(stable):
-        return f"it is the stable model itself (version {version_of(stable)})"
+    if candidate.version == stable.version:
+        return f"it is the stable model itself (version {stable.version})"
     gate = candidate.card.get("gate") or {}
     if not gate.get("passed", False):
         failed = [
