@@ -16,6 +16,7 @@ import pickle
 import shutil
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ class Package:
     def labels(self) -> list[str]:
         return self.card["labels"]
 
-    @property
+    @cached_property
     def version(self) -> str:
         """What identifies the model: its weights, preprocessing and network (12 hex)."""
         what = {k: self.card.get(k) for k in ("weights_sha256", "preprocessing", "network")}

@@ -32,6 +32,9 @@ from mlcycle.serve.models import Deployed, deploy
 
 log = logging.getLogger("mlcycle.serve")
 TICK_S = 1.0  # how often a time-based analysis interval is looked at
+# Bodies up to this size are decoded on the event loop (a 1 s WAV in ~0.1 ms: less than
+# handing it to a thread costs); larger ones in a worker thread, not to stall the loop.
+INLINE_DECODE_BYTES = 256_000
 
 
 class ModelServer:
@@ -146,9 +149,11 @@ class ModelServer:
         try:
             data, content_type = await read_body(request, self.serve.max_body_bytes)
             inputs.check_content_type(content_type, self.modality)
-            decoded = await asyncio.to_thread(
-                inputs.decode, data, self.modality, self.serve, self.max_pixels
-            )
+            args = (data, self.modality, self.serve, self.max_pixels)
+            if len(data) <= INLINE_DECODE_BYTES:  # a clip decodes faster than a thread hop
+                decoded = inputs.decode(*args)
+            else:
+                decoded = await asyncio.to_thread(inputs.decode, *args)
         except inputs.BadInput as e:
             self.metrics.rejected.labels(e.reason).inc()
             self.metrics.requests.labels(self.stable.version, "none", str(e.status)).inc()
