@@ -18,6 +18,10 @@ SMALL = [
     "collect.defect_fraction=0.03",
     "validate.min_per_class=2",
     "train.max_epochs=2",
+    # exactly max_epochs, steered by the (small) validation split, as before small-data
+    # scheduling; tests/models/test_training.py exercises that on its own
+    "train.min_steps=0",
+    "train.min_val_per_class=0",
     "model.width=16",
     "evaluate.latency_runs=5",
 ]
@@ -189,6 +193,7 @@ LEARNT = {
         "task=digits",
         "collect.digits.limit=600",
         "train.max_epochs=6",
+        "train.min_steps=0",
         "model.width=16",
         "evaluate.latency_runs=5",
         "scope.targets.accuracy.min=0.8",

@@ -49,7 +49,7 @@ def project(tmp_path_factory) -> Path:
         check=True,
     ).stdout.split("\n")
     for name in filter(None, files):
-        if (ROOT / name).is_file() and not name.startswith(("data/raw", "models/")):
+        if (ROOT / name).is_file() and not name.startswith(("data/raw", "models/serving")):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
     for name in ("dvc.lock", "metrics", "plots", "reports"):  # start from nothing

@@ -43,3 +43,19 @@ def test_gate_records_each_check_and_the_verdict(trained_dir, tmp_path):
     assert result["passed"] == all(c["passed"] for c in result["checks"])
     # the tiny test model is far from the keywords scope's 0.95
     assert result["passed"] is False and accuracy["passed"] is False
+
+
+def test_a_target_inside_the_interval_is_undecided_not_passed():
+    metrics = {"accuracy": 0.969, "accuracy_ci95": [0.893, 0.991], "model_size_mb": 0.2}
+    checks = check_targets(metrics, {"accuracy": {"min": 0.95}, "model_size_mb": {"max": 1.0}})
+    accuracy, size = checks
+    assert accuracy["verdict"] == "undecided" and accuracy["passed"] is False
+    assert accuracy["interval"] == [0.893, 0.991]
+    assert size["verdict"] == "pass" and size["interval"] is None
+
+
+def test_an_interval_clear_of_the_target_decides():
+    sure = {"accuracy": 0.967, "accuracy_ci95": [0.956, 0.976]}
+    assert check_targets(sure, {"accuracy": {"min": 0.95}})[0]["verdict"] == "pass"
+    low = {"accuracy": 0.90, "accuracy_ci95": [0.88, 0.92]}
+    assert check_targets(low, {"accuracy": {"min": 0.95}})[0]["verdict"] == "fail"

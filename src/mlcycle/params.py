@@ -50,6 +50,7 @@ class Paths:
     train_state: str
     train_log: str
     package: str
+    base: str
     rollout: str
     metrics: MetricPaths
     evaluation: EvaluationPaths
@@ -173,7 +174,11 @@ class SpecAugment:
 
 @dataclass
 class Train:
+    init_from: Optional[str]  # a package folder under paths.base, or None: from scratch
+    freeze_epochs: int
     max_epochs: int
+    min_steps: int
+    min_val_per_class: int
     batch_size: int
     lr: float
     warmup_fraction: float

@@ -16,21 +16,39 @@ def lookup(metrics: Mapping[str, Any], path: str) -> float:
     return float(node)
 
 
+def verdict(op: str, limit: float, measured: float, interval: list[float] | None) -> str:
+    """pass | fail, or undecided when the metric's 95 % interval straddles the target."""
+    meets = measured >= limit if op == "min" else measured <= limit
+    if interval is not None:
+        low, high = interval
+        if (low < limit <= high) if op == "min" else (low <= limit < high):
+            return "undecided"
+    return "pass" if meets else "fail"
+
+
 def check_targets(metrics: Mapping[str, Any], targets: Mapping[str, Any]) -> list[dict]:
-    """One record per target: metric, target (e.g. ">= 0.95"), measured, passed."""
+    """One record per target: metric, target (e.g. ">= 0.95"), measured, its 95 % interval
+    where the evaluation has one (`<metric>_ci95`), verdict and passed.
+
+    A target the interval straddles is `undecided`: the test set is too small to tell, and
+    it does not count as passed.
+    """
     checks = []
     for path, bound in targets.items():
         measured = lookup(metrics, path)
+        interval = metrics.get(f"{path}_ci95")
         for op, limit in (("min", bound.get("min")), ("max", bound.get("max"))):
             if limit is None:
                 continue
-            passed = measured >= limit if op == "min" else measured <= limit
+            result = verdict(op, limit, measured, interval)
             checks.append(
                 {
                     "metric": path,
                     "target": f"{'>=' if op == 'min' else '<='} {limit}",
                     "measured": measured,
-                    "passed": bool(passed),
+                    "interval": interval,
+                    "verdict": result,
+                    "passed": result == "pass",
                 }
             )
     return checks

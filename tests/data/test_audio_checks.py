@@ -10,6 +10,8 @@ from tests.conftest import DEFECT_REASONS, task_params
 
 CHECKS = task_params().validate.audio
 EXPECTED_REASON = DEFECT_REASONS
+# What a built-in source's manifest row says it recorded.
+BUILT_IN_ROW = {"expected_sample_rate": 16000.0, "expected_channels": 1.0}
 
 
 def good_wav(path, seconds=1.0, sr=16000):
@@ -34,7 +36,7 @@ def test_rejects_each_injected_defect_with_its_reason(tmp_path, kind):
     path = good_wav(tmp_path / "a.wav")
     inject_audio_defect(path, kind, np.random.default_rng(0))
     with pytest.raises(Invalid) as err:
-        check_audio(path, CHECKS)
+        check_audio(path, CHECKS, BUILT_IN_ROW)
     assert err.value.reason == EXPECTED_REASON[kind]
 
 
@@ -53,17 +55,40 @@ def test_rejects_a_text_file_as_undecodable(tmp_path):
 
 
 def test_rejects_too_short_recording(tmp_path):
-    with pytest.raises(Invalid, match="duration 0.200 s") as err:
-        check_audio(good_wav(tmp_path / "a.wav", seconds=0.2), CHECKS)
+    with pytest.raises(Invalid, match="duration 0.100 s") as err:
+        check_audio(good_wav(tmp_path / "a.wav", seconds=0.1), CHECKS)
     assert err.value.reason == "duration"
 
 
-def test_any_rate_and_channels_pass_when_not_constrained(tmp_path):
+def test_a_short_word_is_kept(tmp_path):
+    assert check_audio(good_wav(tmp_path / "a.wav", seconds=0.46), CHECKS).duration_s == 0.46
+
+
+def test_own_audio_of_any_rate_and_channels_passes_by_default(tmp_path):
     path = tmp_path / "a.wav"
     write_wav(path, np.full((2, 8000), 0.1, dtype=np.float32), 8000)
-    open_checks = OmegaConf.merge(CHECKS, {"sample_rate": None, "channels": None})
-    facts = check_audio(path, open_checks)
+    facts = check_audio(path, CHECKS, {"source": "folder"})
     assert (facts.sample_rate, facts.channels) == (8000, 2)
+
+
+def test_a_configured_rate_holds_every_file(tmp_path):
+    path = tmp_path / "a.wav"
+    write_wav(path, np.full(8000, 0.1, dtype=np.float32), 8000)
+    strict = OmegaConf.merge(CHECKS, {"sample_rate": 16000})
+    with pytest.raises(Invalid, match="8000 Hz, expected 16000 Hz") as err:
+        check_audio(path, strict)
+    assert err.value.reason == "sample_rate"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples_are_rejected_as_such(tmp_path, bad):
+    x = np.full(16000, 0.1, dtype=np.float32)
+    x[123] = bad
+    path = tmp_path / "a.wav"
+    write_wav(path, x, 16000, subtype="FLOAT")
+    with pytest.raises(Invalid, match="1 samples are NaN or infinite") as err:
+        check_audio(path, CHECKS)
+    assert err.value.reason == "non_finite"
 
 
 def test_image_file_in_an_audio_task_is_rejected_as_wrong_modality(tmp_path):

@@ -67,3 +67,32 @@ def test_bad_arguments_are_errors(clips):
         featurize_paths(AudioFeaturizer(audio_features()), clips, 0)
     with pytest.raises(ValueError, match="workers"):
         featurize_paths(AudioFeaturizer(audio_features()), clips, 4, 0)
+
+
+def test_non_finite_features_are_never_written(clips):
+    """featurize_manifest names the file and stops, rather than fold inf into the stats."""
+    import pandas as pd
+
+    from mlcycle.features.extract import featurize_manifest
+
+    class Broken(AudioFeaturizer):
+        def raw_features(self, waves):
+            x = super().raw_features(waves)
+            x[0, 0, 0, 0] = float("inf")  # the first file of each chunk
+            return x
+
+    manifest = pd.DataFrame(
+        {"path": clips[:9], "label": ["a"] * 9, "split": ["train"] * 3 + ["val"] * 3 + ["test"] * 3}
+    )
+    featurizer = Broken(audio_features())
+    with pytest.raises(ValueError, match="non-finite features") as e:
+        featurize_manifest(manifest, featurizer, ["a"], 64)
+    assert str(clips[0]) in str(e.value) and featurizer.mean is None
+
+
+def test_decoding_refuses_nan_audio(tmp_path):
+    x = np.full(1600, 0.1, dtype=np.float32)
+    x[7] = np.nan
+    write_wav(tmp_path / "nan.wav", x, 16000, subtype="FLOAT")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        AudioFeaturizer(audio_features()).decode(tmp_path / "nan.wav")

@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from mlcycle.models.training import fingerprint
+from mlcycle.models.training import fingerprint, schedule
 from mlcycle.stages import train
 
 
@@ -58,3 +58,44 @@ def test_fingerprint_changes_with_data_and_config(tmp_path):
     assert key != fingerprint([data], {"train": {"lr": 0.02}})
     data.write_bytes(b"other features")
     assert key != fingerprint([data], {"train": {"lr": 0.01}})
+
+
+def train_cfg(**changes):
+    from omegaconf import OmegaConf
+
+    from tests.conftest import task_params
+
+    return OmegaConf.merge(task_params().train, changes)
+
+
+def test_a_small_training_set_trains_enough_steps():
+    plan = schedule(310, 260, 10, train_cfg())  # 5 steps an epoch
+    assert plan.max_epochs == 100 and plan.steer
+    assert "training 100 epochs" in plan.notes[0] and "train.min_steps=500" in plan.notes[0]
+
+
+def test_the_default_data_keeps_its_epochs():
+    plan = schedule(5891, 696, 12, train_cfg())
+    assert plan.max_epochs == 14 and plan.steer and plan.notes == []
+
+
+def test_a_tiny_validation_split_does_not_steer_and_says_so():
+    plan = schedule(310, 26, 10, train_cfg())
+    assert not plan.steer
+    assert "too small to steer early stopping (26 examples, 2.6 per class" in plan.notes[-1]
+
+
+def test_limit_train_batches_counts_in_the_schedule():
+    assert schedule(6400, 600, 10, train_cfg(), limit_batches=10).max_epochs == 50
+    assert schedule(6400, 600, 10, train_cfg(), limit_batches=0.5).max_epochs == 14
+
+
+def test_train_stage_follows_the_small_data_schedule_and_says_why(features_dir, caplog):
+    import json
+
+    with caplog.at_level("INFO", logger="mlcycle"):
+        assert train.main(["train.min_steps=30", "train.min_val_per_class=5"]) == 0
+    metrics = json.loads((features_dir / "metrics/train.json").read_text())
+    assert metrics["epochs"] == 5 and metrics["early_stopping"] is False  # 6 steps an epoch
+    assert "to reach train.min_steps=30" in caplog.text
+    assert "too small to steer early stopping" in caplog.text and "keeping the last" in caplog.text

@@ -13,6 +13,7 @@ DIGITS_SMALL = [
     "task=digits",
     "collect.digits.limit=400",
     "train.max_epochs=2",
+    "train.min_steps=0",
     "model.width=8",
     "evaluate.latency_runs=5",
     "collect.defect_fraction=0.02",

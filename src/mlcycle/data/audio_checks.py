@@ -44,8 +44,21 @@ def dbfs(x: np.ndarray) -> float:
     return 10.0 * np.log10(power) if power > 0 else float("-inf")
 
 
-def check_audio(path: Path, checks) -> AudioFacts:
-    """Run every check of `checks` (validate.audio) on `path`; raise Invalid on the first."""
+def expected(row: dict, column: str, configured: int | None) -> int | None:
+    """What a row's rate or channel count must be: what its source says it recorded
+    (built-in sources do), else what validate.audio configures (null: anything)."""
+    value = row.get(column)
+    if value is not None and value == value and value != "":  # not missing, not NaN
+        return int(float(value))
+    return configured
+
+
+def check_audio(path: Path, checks, row: dict | None = None) -> AudioFacts:
+    """Run every check of `checks` (validate.audio) on `path`; raise Invalid on the first.
+
+    `row` is the file's manifest row: a built-in source's row says the rate and channel
+    count it recorded, and a file that differs is a defect.
+    """
     data = read_nonempty(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         raise Invalid("wrong_modality", f"{path.suffix} is an image file; this task reads audio")
@@ -57,16 +70,22 @@ def check_audio(path: Path, checks) -> AudioFacts:
         raise Invalid("undecodable", f"cannot decode audio: {e}") from None
     channels, n = samples.shape
     duration = n / sr
-    if checks.sample_rate is not None and sr != checks.sample_rate:
-        raise Invalid("sample_rate", f"sample rate {sr} Hz, expected {checks.sample_rate} Hz")
-    if checks.channels is not None and channels != checks.channels:
-        raise Invalid("channels", f"{channels} channels, expected {checks.channels}")
+    row = row or {}
+    rate = expected(row, "expected_sample_rate", checks.sample_rate)
+    if rate is not None and sr != rate:
+        raise Invalid("sample_rate", f"sample rate {sr} Hz, expected {rate} Hz")
+    want = expected(row, "expected_channels", checks.channels)
+    if want is not None and channels != want:
+        raise Invalid("channels", f"{channels} channels, expected {want}")
     if not checks.min_duration_s <= duration <= checks.max_duration_s:
         raise Invalid(
             "duration",
             f"duration {duration:.3f} s outside "
             f"[{checks.min_duration_s}, {checks.max_duration_s}] s",
         )
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:  # one such file would make the normalisation statistics, and every feature, NaN
+        raise Invalid("non_finite", f"{bad} samples are NaN or infinite")
     level = dbfs(samples)
     if level < checks.silence_dbfs:
         raise Invalid("silent", f"level {level:.1f} dBFS below the {checks.silence_dbfs} floor")

@@ -21,7 +21,7 @@ class ImageFacts:
     brightness: float  # mean of the grayscale image, 0-255
 
 
-def check_image(path: Path, checks) -> ImageFacts:
+def check_image(path: Path, checks, row: dict | None = None) -> ImageFacts:
     """Run every check of `checks` (validate.image) on `path`; raise Invalid on the first."""
     data = read_nonempty(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:

@@ -44,6 +44,9 @@ def keywords(params: DictConfig, dest: Path) -> pd.DataFrame:
                     "word": clip.word,
                     "rate_wpm": spk.rate_wpm,
                     "pitch": spk.pitch,
+                    # what the recorder delivers; validate rejects a file that differs
+                    "expected_sample_rate": cfg.sample_rate,
+                    "expected_channels": 1,
                     **clip.meta,
                 }
             )

@@ -26,6 +26,9 @@ class RawManifest(pa.DataFrameModel):
     word: Optional[Series[str]] = pa.Field(nullable=True)
     rate_wpm: Optional[Series[float]] = pa.Field(nullable=True)
     pitch: Optional[Series[float]] = pa.Field(nullable=True)
+    # The format the source recorded in (built-in sources); validate holds files to it.
+    expected_sample_rate: Optional[Series[float]] = pa.Field(nullable=True, gt=0)
+    expected_channels: Optional[Series[float]] = pa.Field(nullable=True, gt=0)
     gain_db: Optional[Series[float]] = pa.Field(nullable=True)
     snr_db: Optional[Series[float]] = pa.Field(nullable=True)
     noise: Optional[Series[str]] = pa.Field(nullable=True)

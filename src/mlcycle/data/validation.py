@@ -52,7 +52,7 @@ def check_files(raw: pd.DataFrame, root: Path, task: DictConfig, checks: DictCon
                     raise Invalid(row["problem"].split(":")[0], row["problem"])
                 if row["label"] not in labels:
                     raise Invalid("unknown_label", f"label {row['label']!r} not in task.labels")
-                facts = check(root / row["path"], checks)
+                facts = check(root / row["path"], checks, row)
             except Invalid as e:
                 rejected.append(rejection(row, e.reason, str(e)))
                 continue

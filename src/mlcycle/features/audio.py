@@ -111,8 +111,16 @@ class AudioFeaturizer(Featurizer):
         self.logmel = LogMel(cfg)
 
     def decode(self, source: str | Path | bytes) -> tuple[np.ndarray, int]:
-        """Encoded audio (path or bytes) -> ((channels, samples), sample_rate)."""
-        return read_audio(source)
+        """Encoded audio (path or bytes) -> ((channels, samples), sample_rate).
+
+        ValueError for audio with NaN or infinite samples: no feature, and no probability,
+        is ever computed from them.
+        """
+        samples, rate = read_audio(source)
+        bad = int(np.count_nonzero(~np.isfinite(samples)))
+        if bad:
+            raise ValueError(f"{bad} samples are NaN or infinite")
+        return samples, rate
 
     @torch.no_grad()
     def raw_features(self, waves: list[tuple[np.ndarray, int]]) -> torch.Tensor:

@@ -93,9 +93,15 @@ def featurize_manifest(
     batch_size: int,
     workers: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    fit: bool = True,
 ) -> dict[str, FeatureSplit]:
     """Every split of a validated manifest (path, label, split), normalised with statistics
-    of the training split only, which are fitted on `featurizer` (featurizer.stats())."""
+    of the training split only, which are fitted on `featurizer` (featurizer.stats()); with
+    fit=False, with the statistics the featurizer has (a package's, to fine-tune it).
+
+    ValueError names the files whose features are not finite: nothing non-finite is ever
+    written, nor folded into the statistics.
+    """
     index = {label: i for i, label in enumerate(labels)}
     raw = {}
     for split in SPLITS:
@@ -107,6 +113,13 @@ def featurize_manifest(
             x = featurize_paths(featurizer, paths, batch_size, workers, on_chunk)
         except ValueError as e:
             raise ValueError(f"featurize {split}: {e}") from None
+        bad = (~torch.isfinite(x)).flatten(1).any(1).nonzero().flatten().tolist()
+        if bad:
+            named = [paths[i] for i in bad[:5]]
+            raise ValueError(
+                f"featurize {split}: {len(bad)} files give non-finite features: {named}"
+            )
         raw[split] = (x, torch.tensor([index[y] for y in rows["label"]]), paths)
-    featurizer.fit_stats(raw["train"][0])
+    if fit:
+        featurizer.fit_stats(raw["train"][0])
     return {s: FeatureSplit(featurizer.normalise(x), y, p) for s, (x, y, p) in raw.items()}

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import torch
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from mlcycle.models.package import Package
@@ -58,4 +59,32 @@ def scores(y: np.ndarray, pred: np.ndarray, labels: list[str]) -> dict:
             }
             for i, lab in enumerate(labels)
         },
+    }
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over all classes (one with neither support nor predictions scores 0), as
+    sklearn's f1_score(labels=all, average="macro", zero_division=0), for the bootstrap."""
+    tp = np.bincount(y[y == pred], minlength=n_classes)
+    fp = np.bincount(pred, minlength=n_classes) - tp
+    fn = np.bincount(y, minlength=n_classes) - tp
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(n_classes), where=denominator > 0)
+    return float(f1.mean())
+
+
+def intervals(
+    y: np.ndarray, pred: np.ndarray, n_classes: int, resamples: int = 1000, seed: int = 0
+) -> dict[str, list[float]]:
+    """95 % intervals: Wilson's for accuracy, a seeded bootstrap over test examples for
+    macro-F1. A small test set gives a wide interval, and the gate says so."""
+    n = len(y)
+    ci = binomtest(int((y == pred).sum()), n).proportion_ci(0.95, method="wilson")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n, size=(resamples, n))
+    f1s = [macro_f1(y[i], pred[i], n_classes) for i in draws]
+    low, high = np.percentile(f1s, [2.5, 97.5])
+    return {
+        "accuracy_ci95": [round(float(ci.low), 4), round(float(ci.high), 4)],
+        "macro_f1_ci95": [round(float(low), 4), round(float(high), 4)],
     }

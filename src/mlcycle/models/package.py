@@ -87,6 +87,8 @@ class Package:
             "preprocessing": stats.to_dict(),
             "network": {k: hp[k] for k in ("model", "n_classes", "in_channels")},
         }
+        if hp.get("fine_tuned_from"):
+            card["fine_tuned_from"] = hp["fine_tuned_from"]
         return cls(card, net, from_stats(card["preprocessing"]))
 
     def save(self, out: str | Path) -> None:

@@ -3,6 +3,7 @@
 fingerprint / resumable: whether an interrupted run's state belongs to this run
 EpochShuffle, EpochSeed: data order and randomness that depend only on (seed, epoch)
 EpochReport:             one log line per epoch, samples trained in this process
+schedule:                how long to train on this much data, and whether to early-stop
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +105,41 @@ class EpochReport(pl.Callback):
             m.get("val_loss", float("nan")),
             m.get("val_acc", float("nan")),
         )
+
+
+@dataclass
+class Schedule:
+    """How long to train, and whether the validation split may steer it."""
+
+    max_epochs: int
+    steer: bool  # early stopping and best-epoch selection on validation accuracy
+    notes: list[str]  # what was adapted to a small data set, for the log
+
+
+def schedule(
+    n_train: int, n_val: int, n_classes: int, train: Any, limit_batches: float | int = 1.0
+) -> Schedule:
+    """Fit the schedule to the data: at least train.min_steps steps (a small training set
+    gets more epochs), and no steering by a validation split with fewer than
+    train.min_val_per_class clips per class."""
+    steps = math.ceil(n_train / train.batch_size)
+    if isinstance(limit_batches, int) and not isinstance(limit_batches, bool):
+        steps = min(steps, limit_batches)
+    elif limit_batches < 1.0:
+        steps = max(1, int(steps * limit_batches))
+    epochs = max(train.max_epochs, math.ceil(train.min_steps / steps))
+    notes = []
+    if epochs > train.max_epochs:
+        notes.append(
+            f"{n_train} training examples make {steps} steps an epoch: training {epochs} "
+            f"epochs (not train.max_epochs={train.max_epochs}) to reach "
+            f"train.min_steps={train.min_steps}"
+        )
+    steer = n_val >= train.min_val_per_class * n_classes
+    if not steer:
+        notes.append(
+            f"the validation split is too small to steer early stopping ({n_val} examples, "
+            f"{n_val / n_classes:.1f} per class < train.min_val_per_class="
+            f"{train.min_val_per_class}): training all {epochs} epochs and keeping the last"
+        )
+    return Schedule(epochs, steer, notes)

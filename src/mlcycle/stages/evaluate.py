@@ -20,7 +20,7 @@ from mlcycle.data.tables import read_validated
 from mlcycle.error_analysis import analyse, confused_pairs
 from mlcycle.features.store import load_split, load_stats
 from mlcycle.models.checkpoint import CheckpointError
-from mlcycle.models.evaluation import latency_ms, model_size, predict, scores
+from mlcycle.models.evaluation import intervals, latency_ms, model_size, predict, scores
 from mlcycle.models.package import Package, PackageError
 from mlcycle.stages.runner import StageError, log, run_stage
 
@@ -57,6 +57,7 @@ def evaluate(params: DictConfig) -> None:
     )
     metrics = {
         **scores(y, pred, list(labels)),
+        **intervals(y, pred, len(labels)),
         "latency_p50_ms": latency["p50"],
         "latency_p95_ms": latency["p95"],
         "params": params_count,

@@ -1,27 +1,61 @@
 """featurize: validated files -> the feature store (normalised inputs per split + stats).
 
-Normalisation statistics come from the training split only.
+Normalisation statistics come from the training split only; when fine-tuning
+(train.init_from) the package's featurizer and statistics are kept.
 """
 
 from __future__ import annotations
 
 import sys
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mlcycle.data.tables import read_validated
 from mlcycle.features.extract import featurize_manifest
+from mlcycle.features.featurizer import Featurizer
 from mlcycle.features.registry import build
 from mlcycle.features.store import FeatureStats, save_split, save_stats
+from mlcycle.models.finetune import conflicts, load_base
+from mlcycle.models.package import PackageError
 from mlcycle.progress import progress
 from mlcycle.stages.runner import StageError, log, run_stage
 
 
+def package_featurizer(params: DictConfig) -> tuple[Featurizer, dict]:
+    """train.init_from's featurizer (config and normalisation): fine-tuning keeps it.
+
+    StageError names the package, or the featurize key that conflicts with it.
+    """
+    try:
+        base = load_base(params.train.init_from, params.paths.base)
+    except PackageError as e:
+        raise StageError(str(e)) from None
+    modality = params.task.modality
+    if base.card["modality"] != modality:
+        raise StageError(
+            f"train.init_from={params.train.init_from} is a {base.card['modality']} model; "
+            f"this task is {modality}"
+        )
+    theirs = base.card["preprocessing"][modality]
+    ours = OmegaConf.to_container(params.featurize[modality], resolve=True)
+    clash = conflicts(ours, theirs, f"featurize.{modality}")
+    if clash:
+        raise StageError(
+            f"fine-tuning keeps the package's featurizer, but {'; '.join(clash)}: "
+            f"set featurize.{modality} to the package's values"
+        )
+    return base.featurizer, theirs
+
+
 def featurize(params: DictConfig) -> None:
     labels = list(params.task.labels)
+    fine_tune = bool(params.train.init_from)
     try:
         manifest = read_validated(params.paths.validated)
-        featurizer, cfg = build(params.task.modality, params.featurize)
+        if fine_tune:
+            featurizer, cfg = package_featurizer(params)
+        else:
+            featurizer, cfg = build(params.task.modality, params.featurize)
         with progress(len(manifest), "featurizing", "file") as bar:
             splits = featurize_manifest(
                 manifest,
@@ -30,9 +64,12 @@ def featurize(params: DictConfig) -> None:
                 params.featurize.batch_size,
                 params.featurize.workers,
                 on_chunk=bar.update,
+                fit=not fine_tune,
             )
     except ValueError as e:  # a malformed manifest, a bad config, an undecodable file
         raise StageError(str(e)) from None
+    if fine_tune:
+        log.info("normalised with the statistics of %s", params.train.init_from)
     out = params.paths.features
     for split, data in splits.items():
         save_split(out, split, data)

@@ -29,17 +29,31 @@ def gate(params: DictConfig) -> None:
     except KeyError as e:
         raise StageError(f"scope.targets: {e.args[0]}") from None
     passed = all(c["passed"] for c in checks)
+    undecided = [c["metric"] for c in checks if c["verdict"] == "undecided"]
     write_json_atomic(
         params.paths.metrics.gate,
-        {"passed": passed, "failed": sum(not c["passed"] for c in checks), "checks": checks},
+        {
+            "passed": passed,
+            "failed": sum(c["verdict"] == "fail" for c in checks),
+            "undecided": len(undecided),
+            "checks": checks,
+        },
     )
     for c in checks:
+        interval = "" if c["interval"] is None else f" 95% [{c['interval'][0]}, {c['interval'][1]}]"
         log.info(
-            "%-16s %-10s measured %-10.4g %s",
+            "%-16s %-10s measured %-10.4g%s %s",
             c["metric"],
             c["target"],
             c["measured"],
-            "pass" if c["passed"] else "FAIL",
+            interval,
+            c["verdict"].upper() if c["verdict"] != "pass" else "pass",
+        )
+    if undecided:
+        log.info(
+            "the test set is too small to decide %s: the 95%% interval straddles the target "
+            "(more test data narrows it)",
+            undecided,
         )
     log.info("gate %s", "passed" if passed else "FAILED: this model will not be promoted")
 

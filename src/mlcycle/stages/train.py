@@ -1,7 +1,8 @@
 """train: fit the configured network on the feature store; best epoch -> paths.checkpoint.
 
-The network (`model`) and the Lightning Trainer (`trainer`) are built from their
-`_target_` configs. Training state is checkpointed every epoch under paths.train_state;
+The network (`model`, or the package of train.init_from to fine-tune) and the Lightning
+Trainer (`trainer`) are built from their `_target_` configs; the schedule adapts to small
+data (models.training.schedule). Training state is checkpointed every epoch under paths.train_state;
 if a run is interrupted, running the stage again with the same data and parameters
 resumes it.
 """
@@ -22,8 +23,56 @@ from torch.utils.data import DataLoader, TensorDataset
 from mlcycle.atomic import write_json_atomic, write_with
 from mlcycle.features import store
 from mlcycle.models.classifier import Classifier, augmentation
-from mlcycle.models.training import EpochReport, EpochSeed, EpochShuffle, fingerprint, resumable
-from mlcycle.stages.runner import log, run_stage
+from mlcycle.models.finetune import FreezeFeatures, conflicts, load_base, transfer
+from mlcycle.models.package import PackageError
+from mlcycle.models.training import (
+    EpochReport,
+    EpochSeed,
+    EpochShuffle,
+    fingerprint,
+    resumable,
+    schedule,
+)
+from mlcycle.stages.runner import StageError, log, run_stage
+
+
+def starting_network(params: DictConfig, stats: store.FeatureStats):
+    """The network training starts from: the model config's, freshly initialised, or the
+    package's of train.init_from with its weights. Returns (net, its origin or None)."""
+    if not params.train.init_from:
+        net = instantiate(
+            params.model,
+            n_classes=len(stats.labels),
+            in_channels=stats.input_shape[0],
+            _convert_="all",
+        )
+        return net, None
+    try:
+        base = load_base(params.train.init_from, params.paths.base)
+    except PackageError as e:
+        raise StageError(str(e)) from None
+    clash = conflicts(
+        OmegaConf.to_container(params.model, resolve=True), base.card["network"]["model"], "model"
+    )
+    if clash:
+        raise StageError(f"fine-tuning keeps the package's network, but {'; '.join(clash)}")
+    net, labels = transfer(base, list(stats.labels))
+    log.info(
+        "fine-tuning %s from %s: labels kept %s, new %s, dropped %s",
+        base.version,
+        params.train.init_from,
+        labels["kept"],
+        labels["new"],
+        labels["dropped"],
+    )
+    origin = {
+        "path": params.train.init_from,
+        "version": base.version,
+        "task": base.card["task"],
+        "git_revision": base.card.get("git_revision"),
+        "labels": labels,
+    }
+    return net, origin
 
 
 def train(params: DictConfig) -> None:
@@ -32,12 +81,7 @@ def train(params: DictConfig) -> None:
     train_split = store.load_split(paths.features, "train")
     val_split = store.load_split(paths.features, "val")
     stats = store.load_stats(paths.features)
-    net = instantiate(
-        params.model,
-        n_classes=len(stats.labels),
-        in_channels=stats.input_shape[0],
-        _convert_="all",
-    )
+    net, origin = starting_network(params, stats)
     model = Classifier(
         net,
         len(stats.labels),
@@ -59,8 +103,18 @@ def train(params: DictConfig) -> None:
             "in_channels": stats.input_shape[0],
             "labels": stats.labels,
             "fingerprint": key,
+            "fine_tuned_from": origin,
         }
     )
+    plan = schedule(
+        len(train_split),
+        len(val_split),
+        len(stats.labels),
+        cfg,
+        config["trainer"].get("limit_train_batches", 1.0),
+    )
+    for note in plan.notes:
+        log.info("%s", note)
     state = Path(paths.train_state)
     resume = resumable(state, key)
     best = pl.callbacks.ModelCheckpoint(
@@ -75,16 +129,19 @@ def train(params: DictConfig) -> None:
         dirpath=state, filename="last", save_top_k=1, enable_version_counter=False
     )
     report = EpochReport()
+    callbacks = [latest, EpochSeed(params.seed), report]
+    if plan.steer:
+        callbacks += [
+            best,
+            pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=cfg.patience),
+        ]
+    if origin and cfg.freeze_epochs:
+        callbacks.append(FreezeFeatures(net, cfg.freeze_epochs))
     trainer = instantiate(
         params.trainer,
-        max_epochs=cfg.max_epochs,
-        callbacks=[
-            best,
-            latest,
-            EpochSeed(params.seed),
-            report,
-            pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=cfg.patience),
-        ],
+        max_epochs=plan.max_epochs,
+        min_steps=cfg.min_steps,
+        callbacks=callbacks,
         logger=DVCLiveLogger(
             dir=paths.train_log,
             dvcyaml=False,
@@ -105,22 +162,26 @@ def train(params: DictConfig) -> None:
     start = time.perf_counter()
     trainer.fit(model, train_loader, val_loader, ckpt_path=resume)
     seconds = time.perf_counter() - start
-    write_with(paths.checkpoint, lambda p: shutil.copyfile(best.best_model_path, p))
+    kept = best.best_model_path if plan.steer else str(state / "last.ckpt")
+    write_with(paths.checkpoint, lambda p: shutil.copyfile(kept, p))
     shutil.rmtree(state, ignore_errors=True)
     device = trainer.strategy.root_device
+    val_acc = best.best_model_score if plan.steer else trainer.callback_metrics["val_acc"]
     write_json_atomic(
         paths.metrics.train,
         {
-            "best_val_acc": round(float(best.best_model_score), 4),
+            "best_val_acc": round(float(val_acc), 4),
             "epochs": trainer.current_epoch,
+            "early_stopping": plan.steer,
             "device": device.type,
             "train_seconds": round(seconds, 1),
             "train_samples_per_s": round(report.samples / seconds, 1),
         },
     )
     log.info(
-        "best val_acc %.4f after %d epochs on %s (%.0f s)",
-        best.best_model_score,
+        "%s val_acc %.4f after %d epochs on %s (%.0f s)",
+        "best" if plan.steer else "last",
+        val_acc,
         trainer.current_epoch,
         device,
         seconds,

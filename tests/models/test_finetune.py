@@ -1,0 +1,171 @@
+"""Fine-tuning from a package: labels by name, the package's featurizer, clear refusals,
+and what it is for: a user's own small data set."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from mlcycle.models.finetune import head, transfer
+from mlcycle.models.package import load_package
+from mlcycle.stages import collect, evaluate, featurize, gate, package, train, validate
+from tests.conftest import KEYWORD_LABELS, ROOT, compose_params, run_as_dvc
+from tests.foreign_voices import foreign_recordings
+
+BASE = ROOT / "tests/assets/keywords_package"  # the default keywords run's package
+WORDS = KEYWORD_LABELS[:10]
+
+
+def test_the_asset_is_the_committed_default_package():
+    card = json.loads((BASE / "card.json").read_text())
+    committed = json.loads((ROOT / "metrics/eval.json").read_text())
+    for metric in ("accuracy", "macro_f1", "ece"):
+        assert card["metrics"][metric] == committed[metric], "refresh tests/assets (README)"
+
+
+def test_transfer_keeps_shared_rows_adds_new_ones_and_drops_the_rest():
+    base = load_package(BASE)
+    labels = ["no", "yes", "wow", "stop"]  # a subset, reordered, and a new word
+    torch.manual_seed(0)
+    net, report = transfer(base, labels)
+    assert report == {
+        "kept": ["no", "yes", "stop"],
+        "new": ["wow"],
+        "dropped": [x for x in base.labels if x not in labels],
+    }
+    old, new = head(base.net), head(net)
+    for label in report["kept"]:
+        assert torch.equal(new.weight[labels.index(label)], old.weight[base.labels.index(label)])
+        assert new.bias[labels.index(label)] == old.bias[base.labels.index(label)]
+    body = {k: v for k, v in net.state_dict().items() if not k.startswith("head.")}
+    trained = base.net.state_dict()
+    assert body and all(torch.equal(v, trained[k]) for k, v in body.items())
+
+
+@pytest.fixture(scope="session")
+def recordings(tmp_path_factory):
+    """A user's folder: the ten words x 40 clips, voices and formats the built-in data lacks."""
+    return foreign_recordings(tmp_path_factory.mktemp("own") / "mine", WORDS, 40)
+
+
+def own_project(tmp_path, recordings, words=WORDS, *overrides):
+    """A project folder collecting only the user's recordings, with the base package."""
+    for word in words:  # a word the package does not know gets "up" clips
+        source = recordings / (word if word in WORDS else "up")
+        shutil.copytree(source, tmp_path / "data/external/mine" / word)
+    shutil.copytree(BASE, tmp_path / "models/base/keywords")
+    labels = "[" + ",".join(words) + "]"
+    (tmp_path / "params.yaml").write_text(
+        compose_params(
+            [
+                "collect.sources=[folder]",
+                "collect.folder.root=data/external/mine",
+                f"task.labels={labels}",
+                "train.init_from=models/base/keywords",
+                *overrides,
+            ]
+        )
+    )
+    return tmp_path
+
+
+def run(*stages, args=()) -> None:
+    for stage in stages:
+        assert run_as_dvc(stage, args) == 0, stage.__name__
+
+
+def test_fine_tuning_with_a_new_word_records_where_it_came_from(recordings, tmp_path, monkeypatch):
+    words = ["yes", "no", "stop", "hello"]
+    own_project(tmp_path, recordings, words, "train.min_steps=20", "train.freeze_epochs=1")
+    monkeypatch.chdir(tmp_path)
+    run(collect, validate, featurize, train, evaluate, gate, package)
+    stats = json.loads((tmp_path / "data/features/stats.json").read_text())
+    base = load_package(BASE)
+    assert stats["labels"] == words and stats["mean"] == base.card["preprocessing"]["mean"]
+    card = json.loads((tmp_path / "models/package/card.json").read_text())
+    origin = card["fine_tuned_from"]
+    assert origin["version"] == base.version and origin["path"] == "models/base/keywords"
+    assert origin["labels"]["new"] == ["hello"] and origin["labels"]["kept"] == words[:3]
+    assert load_package(tmp_path / "models/package").labels == words
+
+
+@pytest.mark.parametrize(
+    "init_from,message",
+    [
+        ("models/base/nothing", "models/base/nothing"),
+        ("models/base/broken", "corrupted"),
+        ("elsewhere/keywords", "not under paths.base"),
+    ],
+)
+def test_a_missing_damaged_or_untracked_package_stops_training_naming_it(
+    recordings, tmp_path, monkeypatch, capsys, init_from, message
+):
+    own_project(tmp_path, recordings)
+    shutil.copytree(BASE, tmp_path / "models/base/broken")
+    with open(tmp_path / "models/base/broken/weights.pt", "r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02")
+    shutil.copytree(BASE, tmp_path / "elsewhere/keywords")
+    monkeypatch.chdir(tmp_path)
+    run(collect, validate)
+    assert run_as_dvc(featurize, [f"train.init_from={init_from}"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_featurize_refuses_a_feature_config_other_than_the_packages(
+    recordings, tmp_path, monkeypatch, capsys
+):
+    own_project(tmp_path, recordings)
+    monkeypatch.chdir(tmp_path)
+    run(collect, validate)
+    assert run_as_dvc(featurize, ["featurize.audio.n_mels=64"]) == 2
+    err = capsys.readouterr().err
+    assert "featurize.audio.n_mels=64 (the package has 40)" in err
+
+
+def test_non_finite_audio_is_rejected_by_validate_and_refused_by_the_package(
+    recordings, tmp_path, monkeypatch
+):
+    project = own_project(tmp_path, recordings)
+    for name, bad in (("nan", np.nan), ("inf", np.inf)):
+        x = np.full(16000, 0.05, dtype=np.float32)
+        x[4000] = bad
+        sf.write(project / f"data/external/mine/yes/{name}.wav", x, 16000, subtype="FLOAT")
+    monkeypatch.chdir(project)
+    run(collect, validate)
+    rejected = json.loads((project / "metrics/data.json").read_text())["rejected_by_reason"]
+    assert rejected == {"non_finite": 2}
+    with pytest.raises(ValueError, match="1 samples are NaN or infinite"):
+        load_package(BASE).predict_proba([project / "data/external/mine/yes/nan.wav"])
+
+
+@pytest.mark.slow
+def test_own_small_foreign_set_zero_shot_from_scratch_and_fine_tuned(
+    recordings, tmp_path, monkeypatch
+):
+    """The README's figures: the default package on the user's test clips as it is, a model
+    trained on them from scratch, and the package fine-tuned on them (defaults throughout)."""
+    results = {}
+    for name, overrides in (("scratch", ["train.init_from=null"]), ("fine-tuned", [])):
+        project = own_project(tmp_path / name, recordings, WORDS, *overrides)
+        monkeypatch.chdir(project)
+        run(collect, validate, featurize, train, evaluate)
+        results[name] = json.loads((project / "metrics/eval.json").read_text())
+    manifest = pd.read_csv(project / "data/validated/manifest.csv")
+    test = manifest[manifest["split"] == "test"]
+    base = load_package(BASE)
+    probs = base.predict_proba([project / p for p in test["path"]])
+    zero_shot = float(np.mean([base.labels[i] for i in probs.argmax(-1)] == test["label"]))
+    print(
+        f"own set, {len(test)} test clips: zero-shot {zero_shot:.3f}, "
+        f"from scratch {results['scratch']['accuracy']:.3f} "
+        f"{results['scratch']['accuracy_ci95']}, fine-tuned "
+        f"{results['fine-tuned']['accuracy']:.3f} {results['fine-tuned']['accuracy_ci95']}"
+    )
+    assert results["fine-tuned"]["accuracy"] >= 0.93
+    assert results["fine-tuned"]["accuracy"] >= zero_shot + 0.08
+    assert results["scratch"]["accuracy"] >= 0.5  # chance is 0.1
