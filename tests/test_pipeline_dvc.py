@@ -6,71 +6,25 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from tests.conftest import ROOT, SMALL
+from tests.conftest import SMALL
+from tests.dvc_project import copy_project, sh
 
 pytestmark = pytest.mark.slow
 STAGES = ("collect", "validate", "featurize", "train", "evaluate", "gate", "package")
-BIN = Path(sys.executable).parent
-
-
-def sh(cwd: Path, *args: str, stdout_only: bool = False) -> str:
-    env = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
-        "DVC_NO_ANALYTICS": "1",
-        "PYTHONUNBUFFERED": "1",
-        # the copy's own code, not the editable install's (a code change must take effect)
-        "PYTHONPATH": str(cwd / "src"),
-    }
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout if stdout_only else done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    """The project's files copied to a fresh git repository, conf/ shrunk by SMALL."""
-    dest = tmp_path_factory.mktemp("project")
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\n")
-    for name in filter(None, files):
-        if (ROOT / name).is_file() and not name.startswith(("data/raw", "models/serving")):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    for name in ("dvc.lock", "metrics", "plots", "reports"):  # start from nothing
-        shutil.rmtree(dest / name, ignore_errors=True)
-        (dest / name).unlink(missing_ok=True) if (dest / name).is_file() else None
-    # A primary config that is the real one shrunk; `dvc exp run` composes it too. The
-    # keywords source shrinks in a task of its own, so `-S task=digits` drops it.
+    """The project in a fresh git repository, conf/ shrunk by SMALL."""
     keywords = [o for o in SMALL if o.startswith("collect.keywords.")]
-    task = OmegaConf.merge({"defaults": ["keywords"]}, OmegaConf.from_dotlist(keywords))
-    (dest / "conf/task/keywords_small.yaml").write_text(
-        "# @package _global_\n" + OmegaConf.to_yaml(task)
-    )
-    common = OmegaConf.from_dotlist([o for o in SMALL if o not in keywords])
-    defaults = {"defaults": ["config", {"override task": "keywords_small"}, "_self_"]}
-    OmegaConf.save(OmegaConf.merge(defaults, common), dest / "conf/smoke.yaml")
-    sh(dest, sys.executable, "-m", "mlcycle.config", "--config-name", "smoke")
-    sh(dest, "git", "init", "-q")
-    sh(dest, "dvc", "config", "hydra.config_name", "smoke")
-    sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
-    sh(dest, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    return dest
+    common = [o for o in SMALL if o not in keywords]
+    return copy_project(tmp_path_factory.mktemp("project"), "keywords", keywords, common)
 
 
 @pytest.fixture(scope="module")
@@ -107,36 +61,6 @@ def test_second_repro_is_up_to_date(project, reproduced):
     out = sh(project, "dvc", "repro")
     assert "Running stage" not in out
     assert "up to date" in out
-
-
-def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
-    decoder = project / "src/mlcycle/data/audio_io.py"
-    original = decoder.read_text()
-    decoder.write_text(original + "# a comment\n")
-    status = json.loads(sh(project, "dvc", "status", "--json", stdout_only=True))
-    changed = {
-        stage
-        for stage, changes in status.items()
-        for change in changes
-        if isinstance(change, dict)
-        and "src/mlcycle/data/audio_io.py" in change.get("changed deps", {})
-    }
-    assert changed == {"collect", "validate", "featurize", "evaluate", "package"}, status
-    # A real change of behaviour (clips decoded backwards) reaches the features.
-    before = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
-    reversed_pcm = original.replace(
-        'pcm.astype(np.float32, order="C")', 'pcm[:, ::-1].astype(np.float32, order="C")'
-    )
-    assert reversed_pcm != original
-    decoder.write_text(reversed_pcm)
-    out = sh(project, "dvc", "repro", "featurize")
-    assert "Running stage 'validate'" in out and "Running stage 'featurize'" in out
-    after = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
-    assert before[0]["md5"] != after[0]["md5"]
-    # back to the committed code, run and outputs for the tests that follow
-    sh(project, "git", "checkout", "--", ".")
-    sh(project, "dvc", "checkout", "--force")
-    assert "up to date" in sh(project, "dvc", "status")
 
 
 def test_exp_run_on_train_param_reruns_only_train_and_what_follows(project, reproduced):
@@ -223,3 +147,30 @@ def test_model_card_names_the_dvc_hashes_of_its_data(project, reproduced):
     outs = {o["path"]: o["md5"] for stage in lock.values() for o in stage.get("outs", [])}
     assert card["data"] == {p: outs[p] for p in ("data/raw", "data/validated", "data/features")}
     assert all(h.endswith(".dir") for h in card["data"].values())
+
+
+def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
+    decoder = project / "src/mlcycle/data/audio_io.py"
+    original = decoder.read_text()
+    decoder.write_text(original + "# a comment\n")
+    status = json.loads(sh(project, "dvc", "status", "--json", stdout_only=True))
+    changed = {
+        stage
+        for stage, changes in status.items()
+        for change in changes
+        if isinstance(change, dict)
+        and "src/mlcycle/data/audio_io.py" in change.get("changed deps", {})
+    }
+    # train too: fine-tuning loads a package, featurizer and decoder included
+    assert changed == {"collect", "validate", "featurize", "train", "evaluate", "package"}, status
+    # A real change of behaviour (clips decoded backwards) reaches the features.
+    before = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
+    reversed_pcm = original.replace(
+        'pcm.astype(np.float32, order="C")', 'pcm[:, ::-1].astype(np.float32, order="C")'
+    )
+    assert reversed_pcm != original
+    decoder.write_text(reversed_pcm)
+    out = sh(project, "dvc", "repro", "featurize")
+    assert "Running stage 'validate'" in out and "Running stage 'featurize'" in out
+    after = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
+    assert before[0]["md5"] != after[0]["md5"]

@@ -24,11 +24,14 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from mlcycle.models.package import PackageError
+from mlcycle.monitor.analysis import summarise
+from mlcycle.monitor.store import read_log
 from mlcycle.serve import inputs, routing
 from mlcycle.serve.admin import admin_router
 from mlcycle.serve.canary import PROGRESSING, PROMOTED, ROLLED_BACK, CanaryController, Outcome
 from mlcycle.serve.metrics import ServerMetrics
 from mlcycle.serve.models import Deployed, deploy
+from mlcycle.serve.recorder import PredictionRecorder
 
 log = logging.getLogger("mlcycle.serve")
 TICK_S = 1.0  # how often a time-based analysis interval is looked at
@@ -40,8 +43,18 @@ INLINE_DECODE_BYTES = 256_000
 class ModelServer:
     """What the app holds: the stable model, the canary, the rollout and the metrics."""
 
-    def __init__(self, stable_path: str, serve: Any, rollout_path: str) -> None:
+    def __init__(
+        self,
+        stable_path: str,
+        serve: Any,
+        rollout_path: str,
+        monitor: Any | None = None,
+        inputs_dir: str = "models/serving/inputs",
+    ) -> None:
         self.serve, self.metrics = serve, ServerMetrics()
+        self.monitor = monitor
+        self.recorder: PredictionRecorder | None = None
+        self.inputs_dir = inputs_dir
         self.controller = CanaryController(serve.canary, rollout_path)
         self.stable_path = stable_path
         self.stable: Deployed | None = None
@@ -68,14 +81,26 @@ class ModelServer:
         # Everything loaded so far lives as long as the server: keep it out of the garbage
         # collector's full passes, which otherwise walk torch's and FastAPI's objects and
         # stall requests (the p99 tail).
+        if self.monitor is not None:
+            self.recorder = PredictionRecorder(self.monitor, self.inputs_dir)
         gc.collect()
         gc.freeze()
-        self.ticker = asyncio.get_running_loop().create_task(self._tick())
+        loop = asyncio.get_running_loop()
+        self.ticker = loop.create_task(self._tick())
+        self.watcher = loop.create_task(self._watch()) if self.recording else None
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None and self.recorder.on
 
     async def stop(self) -> None:
-        self.ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.ticker
+        for task in (self.ticker, self.watcher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.close)
         for model in (self.stable, self.canary):
             if model is not None:
                 await model.batcher.stop()
@@ -103,6 +128,26 @@ class ModelServer:
         while True:
             await asyncio.sleep(TICK_S)
             await self.analyse()
+
+    async def _watch(self) -> None:
+        """Refresh the monitor gauges from the log every monitor.gauges_s seconds."""
+        while True:
+            await asyncio.sleep(self.monitor.gauges_s)
+            try:
+                summary = await asyncio.to_thread(self._monitor_summary)
+            except Exception as e:  # monitoring must never take serving down
+                log.warning("monitor gauges not refreshed: %s", e)
+                continue
+            if summary is not None:
+                self.metrics.publish_monitor(summary)
+
+    def _monitor_summary(self) -> dict | None:
+        reference = self.stable.package.reference
+        if reference is None:
+            return None
+        since = time.time() - self.monitor.window_s
+        frame = read_log(self.monitor.store, since=since)
+        return summarise(frame, reference, self.monitor) if len(frame) else None
 
     # -- rollout --------------------------------------------------------------------
     async def analyse(self) -> None:
@@ -149,14 +194,24 @@ class ModelServer:
         try:
             data, content_type = await read_body(request, self.serve.max_body_bytes)
             inputs.check_content_type(content_type, self.modality)
-            args = (data, self.modality, self.serve, self.max_pixels)
+            args = (data, self.modality, self.serve, self.max_pixels, self.recording)
             if len(data) <= INLINE_DECODE_BYTES:  # a clip decodes faster than a thread hop
-                decoded = inputs.decode(*args)
+                decoded, stats = inputs.decode_with_stats(*args)
             else:
-                decoded = await asyncio.to_thread(inputs.decode, *args)
+                decoded, stats = await asyncio.to_thread(inputs.decode_with_stats, *args)
         except inputs.BadInput as e:
             self.metrics.rejected.labels(e.reason).inc()
             self.metrics.requests.labels(self.stable.version, "none", str(e.status)).inc()
+            if self.recording:
+                self.recorder.record(
+                    request_id,
+                    self.stable.version,
+                    "none",
+                    e.status,
+                    reason=e.reason,
+                    latency_s=time.perf_counter() - start,
+                    stats=e.stats,
+                )
             return JSONResponse(
                 {"error": e.reason, "detail": e.detail, "request_id": request_id},
                 status_code=e.status,
@@ -169,6 +224,10 @@ class ModelServer:
             probs = await self._run(model, route, decoded)
         if probs is None:
             self.metrics.requests.labels(model.version, route, "500").inc()
+            if self.recording:
+                self.recorder.record(
+                    request_id, model.version, route, 500, reason="model_failed", stats=stats
+                )
             return JSONResponse(
                 {
                     "error": "model_failed",
@@ -182,8 +241,21 @@ class ModelServer:
         self.metrics.requests.labels(model.version, route, "200").inc()
         self.metrics.duration.labels(route).observe(elapsed)
         self.metrics.predictions.labels(model.version, answer["label"]).inc()
+        if self.recording:
+            self.recorder.record(
+                request_id,
+                model.version,
+                route,
+                200,
+                label=answer["label"],
+                confidence=answer["confidence"],
+                latency_s=elapsed,
+                stats=stats,
+                body=data,
+            )
         if route == "stable" and self.canary is not None and self._mirror():
-            asyncio.get_running_loop().create_task(self._shadow(decoded, answer["label"]))
+            shadow = self._shadow(decoded, answer["label"], request_id, stats)
+            asyncio.get_running_loop().create_task(shadow)
         await self.analyse()
         return JSONResponse(
             {
@@ -220,7 +292,9 @@ class ModelServer:
         )
         return probs
 
-    async def _shadow(self, decoded: Any, stable_label: str) -> None:
+    async def _shadow(
+        self, decoded: Any, stable_label: str, request_id: str, stats: dict | None
+    ) -> None:
         """Run a mirrored stable request on the canary; its answer is recorded, not sent."""
         canary = self.canary
         if canary is None:
@@ -231,8 +305,23 @@ class ModelServer:
         except Exception:
             self.metrics.model_failures.labels(canary.version, "shadow").inc()
             self.controller.record(Outcome("shadow", True, time.perf_counter() - start))
+            if self.recording:
+                self.recorder.record(
+                    request_id, canary.version, "shadow", 500, reason="model_failed", stats=stats
+                )
             return
         answer = self._answer(canary, probs)
+        if self.recording:
+            self.recorder.record(
+                request_id,
+                canary.version,
+                "shadow",
+                200,
+                label=answer["label"],
+                confidence=answer["confidence"],
+                latency_s=time.perf_counter() - start,
+                stats=stats,
+            )
         self.controller.record(
             Outcome(
                 "shadow",
@@ -314,10 +403,16 @@ async def read_body(request: Request, limit: int) -> tuple[bytes, str | None]:
 
 
 def create_app(
-    stable_path: str, serve: Any, rollout_path: str, admin_token: str | None = None
+    stable_path: str,
+    serve: Any,
+    rollout_path: str,
+    admin_token: str | None = None,
+    monitor: Any | None = None,
+    inputs_dir: str = "models/serving/inputs",
 ) -> FastAPI:
-    """The FastAPI app serving the package at `stable_path` (resumes a saved rollout)."""
-    server = ModelServer(stable_path, serve, rollout_path)
+    """The FastAPI app serving the package at `stable_path` (resumes a saved rollout);
+    every request is logged to monitor.store when `monitor` is given."""
+    server = ModelServer(stable_path, serve, rollout_path, monitor, inputs_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

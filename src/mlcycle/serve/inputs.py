@@ -16,6 +16,7 @@ import soundfile as sf
 
 from mlcycle.data.audio_io import AudioDecodeError, read_audio
 from mlcycle.data.image_io import ImageDecodeError, read_image
+from mlcycle.monitor.stats import audio_stats, input_stats
 
 # Content types each modality accepts (application/octet-stream: either; the bytes decide).
 ACCEPTED = {"audio": ("audio/",), "image": ("image/",)}
@@ -29,9 +30,12 @@ IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00
 class BadInput(ValueError):
     """A request the model cannot answer; `status` is its HTTP code, `reason` a short code."""
 
-    def __init__(self, status: int, reason: str, detail: str) -> None:
+    def __init__(
+        self, status: int, reason: str, detail: str, stats: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.reason, self.detail = status, reason, detail
+        self.stats = stats  # what could be measured of the input (NaN counts, ...)
 
 
 def check_content_type(content_type: str | None, modality: str) -> None:
@@ -55,6 +59,14 @@ def looks_like(data: bytes) -> str | None:
     if data.startswith(AUDIO_MAGIC):
         return "audio"
     return None
+
+
+def decode_with_stats(
+    data: bytes, modality: str, limits: Any, max_pixels: int | None, stats: bool
+) -> tuple[Any, dict[str, Any] | None]:
+    """decode, and the input's statistics (mlcycle.monitor.stats) when `stats`."""
+    decoded = decode(data, modality, limits, max_pixels)
+    return decoded, input_stats(decoded, modality) if stats else None
 
 
 def decode(data: bytes, modality: str, limits: Any, max_pixels: int | None = None) -> Any:
@@ -109,7 +121,8 @@ def decode_audio(data: bytes, limits: Any) -> tuple[np.ndarray, int]:
         )
     bad = int(np.count_nonzero(~np.isfinite(samples)))
     if bad:
-        raise BadInput(422, "non_finite", f"{bad} samples are NaN or infinite")
+        stats = audio_stats(samples, rate)
+        raise BadInput(422, "non_finite", f"{bad} samples are NaN or infinite", stats)
     return samples, rate
 
 

@@ -1,0 +1,214 @@
+"""The prediction log: one table, two engines through SQLAlchemy Core.
+
+`monitor.store` is a database URL: `sqlite:///models/serving/predictions.db` (an embedded
+file in WAL mode, the default) or `postgresql://user@host/db` (several server replicas
+sharing one log). The server writes through LogWriter, off the request path; `mlcycle
+monitor` reads through read_log, on a read-only connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from mlcycle.monitor.stats import COLUMNS
+
+log = logging.getLogger("mlcycle.monitor")
+
+METADATA = sa.MetaData()
+PREDICTIONS = sa.Table(
+    "predictions",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.Float, nullable=False, index=True),  # seconds since the epoch
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("route", sa.String(16)),  # stable | canary | shadow | none (refused)
+    sa.Column("status", sa.Integer, nullable=False),  # the HTTP status answered
+    sa.Column("reason", sa.String(64)),  # why there is no output (a 4xx reason, model_failed)
+    sa.Column("label", sa.String(128)),
+    sa.Column("confidence", sa.Float),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("input_file", sa.String(512)),  # the kept input, for export
+    *[sa.Column(name, sa.String(32) if name == "mode" else sa.Float) for name in COLUMNS],
+)
+FIELDS = [c.name for c in PREDICTIONS.columns if c.name != "id"]
+
+
+class StoreError(RuntimeError):
+    """The log cannot be opened or read; the message names the URL and the problem."""
+
+
+def engine(url: str, read_only: bool = False) -> sa.Engine:
+    """An engine for `url`; SQLite files are created (unless read-only) and run in WAL."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if read_only:
+            if not path.is_file():
+                raise StoreError(f"no prediction log at {path} (monitor.store={url})")
+            target = f"sqlite:///file:{path.resolve()}?mode=ro&uri=true"
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            target = url
+        eng = sa.create_engine(target, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(eng, "connect")
+        def _pragmas(conn, _record):  # WAL: readers never block the writer, and v.v.
+            cursor = conn.cursor()
+            if not read_only:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # a commit survives a crash (WAL)
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return eng
+    if url.startswith(("postgresql://", "postgresql+psycopg://")):
+        target = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+        return sa.create_engine(target, connect_args=options, pool_pre_ping=True)
+    raise StoreError(f"monitor.store={url!r}: use sqlite:///<file> or postgresql://...")
+
+
+def create(url: str) -> sa.Engine:
+    """The writer's engine, with the table created if it is not there."""
+    eng = engine(url)
+    try:
+        METADATA.create_all(eng)
+    except sa.exc.SQLAlchemyError as e:
+        raise StoreError(f"cannot open the prediction log {url}: {e}") from None
+    return eng
+
+
+def read_log(
+    url: str,
+    since: float | None = None,
+    last: int | None = None,
+    model_version: str | None = None,
+) -> pd.DataFrame:
+    """Rows of the log (newest `last`, or since a time), oldest first; never writes."""
+    eng = engine(url, read_only=True)
+    query = sa.select(PREDICTIONS)
+    if since is not None:
+        query = query.where(PREDICTIONS.c.time >= since)
+    if model_version is not None:
+        query = query.where(PREDICTIONS.c.model_version == model_version)
+    query = query.order_by(PREDICTIONS.c.id.desc())
+    if last is not None:
+        query = query.limit(last)
+    try:
+        with eng.connect() as conn:
+            if not sa.inspect(conn).has_table("predictions"):
+                raise StoreError(f"{url} holds no prediction log (no 'predictions' table)")
+            frame = pd.read_sql(query, conn)
+    except sa.exc.SQLAlchemyError as e:
+        raise StoreError(f"cannot read the prediction log {url}: {e}") from None
+    finally:
+        eng.dispose()
+    return frame.sort_values("id").reset_index(drop=True)
+
+
+class LogWriter:
+    """Rows queued by the server, written in batches by a background thread.
+
+    `put` never blocks and never raises: a full queue drops the oldest rows (counted),
+    and a database that fails is retried with the rows kept. A row is acknowledged once
+    its batch is committed, at most `flush_s` after it was put.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        flush_s: float = 1.0,
+        capacity: int = 100_000,
+        max_body_bytes: int = 256_000_000,
+    ) -> None:
+        self.url, self.flush_s = url, flush_s
+        self.max_body_bytes, self.body_bytes = max_body_bytes, 0
+        self.lock = threading.Lock()
+        self.engine = create(url)
+        self.queue: queue.Queue = queue.Queue(maxsize=capacity)
+        self.dropped = 0
+        self.written = 0
+        self.failures = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self.thread.start()
+
+    def put(self, row: dict[str, Any]) -> None:
+        """Queue a row; a `body` (bytes) is written to the row's `input_file` first, unless
+        the bodies queued already hold max_body_bytes (then the input is not kept)."""
+        body = row.get("body")
+        if body is not None:
+            with self.lock:
+                if self.body_bytes + len(body) > self.max_body_bytes:
+                    row = {**row, "body": None, "input_file": None}
+                else:
+                    self.body_bytes += len(body)
+        try:
+            self.queue.put_nowait(row)
+        except queue.Full:  # never block a prediction: lose the oldest instead
+            try:
+                self.queue.get_nowait()
+                self.dropped += 1
+            except queue.Empty:
+                pass
+            self.queue.put_nowait(row)
+
+    def _take(self) -> list[dict[str, Any]]:
+        rows = []
+        while True:
+            try:
+                rows.append(self.queue.get_nowait())
+            except queue.Empty:
+                return rows
+
+    def _run(self) -> None:
+        pending: list[dict[str, Any]] = []
+        while not self.stopping.is_set():
+            self.stopping.wait(self.flush_s)
+            pending += self._take()
+            pending = self._write(pending)
+        pending += self._take()
+        self._write(pending)
+
+    def _write(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Commit `rows`; returns what is left to retry (nothing on success)."""
+        if not rows:
+            return rows
+        for row in rows:
+            body = row.pop("body", None)
+            if body is None:
+                continue
+            with self.lock:
+                self.body_bytes -= len(body)
+            try:
+                Path(row["input_file"]).parent.mkdir(parents=True, exist_ok=True)
+                Path(row["input_file"]).write_bytes(body)
+            except OSError as e:  # a full disk loses the input, never the row
+                log.warning("cannot keep input %s: %s", row["input_file"], e)
+                row["input_file"] = None
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    PREDICTIONS.insert(), [{k: row.get(k) for k in FIELDS} for row in rows]
+                )
+        except sa.exc.SQLAlchemyError as e:
+            self.failures += 1
+            log.warning("prediction log %s: write failed, retrying: %s", self.url, e)
+            time.sleep(min(self.flush_s, 1.0))
+            return rows[-self.queue.maxsize :]
+        self.written += len(rows)
+        return []
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued and stop."""
+        self.stopping.set()
+        self.thread.join(timeout)
+        self.engine.dispose()

@@ -1,0 +1,75 @@
+"""The server's side of the prediction log: a row per request, queued, never blocking."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from mlcycle.monitor.store import LogWriter
+
+# The logged input's file ending, from its leading bytes.
+ENDINGS = (
+    (b"RIFF", ".wav"),
+    (b"fLaC", ".flac"),
+    (b"OggS", ".ogg"),
+    (b"\x89PNG", ".png"),
+    (b"\xff\xd8\xff", ".jpg"),
+    (b"GIF8", ".gif"),
+    (b"BM", ".bmp"),
+)
+
+
+def ending(data: bytes) -> str:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return ".webp"
+    return next((end for magic, end in ENDINGS if data.startswith(magic)), ".bin")
+
+
+class PredictionRecorder:
+    """Rows for monitor.store (none when it is null); inputs kept under `inputs_dir`."""
+
+    def __init__(self, cfg: Any, inputs_dir: str) -> None:
+        self.cfg, self.inputs_dir = cfg, Path(inputs_dir)
+        self.writer = LogWriter(cfg.store, cfg.flush_s) if cfg.store else None
+
+    @property
+    def on(self) -> bool:
+        return self.writer is not None
+
+    def record(
+        self,
+        request_id: str,
+        version: str,
+        route: str,
+        status: int,
+        *,
+        reason: str | None = None,
+        label: str | None = None,
+        confidence: float | None = None,
+        latency_s: float | None = None,
+        stats: dict[str, Any] | None = None,
+        body: bytes | None = None,
+    ) -> None:
+        if self.writer is None:
+            return
+        row = {
+            "time": time.time(),
+            "request_id": request_id,
+            "model_version": version,
+            "route": route,
+            "status": status,
+            "reason": reason,
+            "label": label,
+            "confidence": confidence,
+            "latency_ms": None if latency_s is None else round(latency_s * 1000, 3),
+            **(stats or {}),
+        }
+        if body and self.cfg.keep_inputs:
+            row["body"] = body
+            row["input_file"] = str(self.inputs_dir.resolve() / f"{request_id}{ending(body)}")
+        self.writer.put(row)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
