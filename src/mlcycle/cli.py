@@ -40,6 +40,73 @@ def canary(args: argparse.Namespace) -> int:
     return admin(args.action, args.url, args.package, args.force, args.weight)
 
 
+def load_params(overrides: list[str]):
+    from mlcycle.config import ConfigError, load
+
+    try:
+        return load(overrides)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def monitor(args: argparse.Namespace) -> int:
+    from mlcycle.monitor.command import export, monitor
+
+    params = load_params(args.overrides)
+    if params is None:
+        return 2
+    if args.command == "monitor export":
+        return export(params, args.labels, args.sample, args.out, args.format)
+    return monitor(
+        params,
+        args.package,
+        args.window,
+        args.last,
+        args.model_version,
+        args.webhook,
+        args.prometheus_rules,
+    )
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mlcycle.monitor.simulate import parse_shifts, simulate
+
+    params = load_params(args.overrides)
+    if params is None:
+        return 2
+    try:
+        shifts = parse_shifts(args.shift, params.task.modality)
+        results = simulate(
+            args.url,
+            Path(params.paths.validated) / "manifest.csv",
+            args.split,
+            params.task.modality,
+            args.count,
+            args.concurrency,
+            args.seconds,
+            shifts,
+            args.seed,
+        )
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.labels_out:
+        from mlcycle.atomic import write_csv_atomic
+
+        answered = results[results["status"] == 200]
+        write_csv_atomic(
+            args.labels_out,
+            answered.rename(columns={"true_label": "label"})[["request_id", "label"]],
+        )
+    codes = results["status"].value_counts().sort_index().to_dict()
+    right = (results["predicted"] == results["true_label"]).mean() if len(results) else 0.0
+    print(f"sent {len(results)} requests: status {codes}, {right:.1%} answered right")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="mlcycle",
@@ -85,10 +152,60 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="start even if its gate failed")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the server")
     p.set_defaults(func=canary)
+    p = sub.add_parser(
+        "monitor",
+        help="input, output and drift figures of the prediction log; alerts; report",
+        description="Read the prediction log (monitor.store), compare with the package's "
+        "reference profile, evaluate monitor.alerts, write reports/monitoring.json and .html. "
+        "Exit 1 when a critical alert fires. `monitor export` writes logged inputs as a "
+        "collect source (--labels request_id,label CSV) or a sample to label (--sample N).",
+    )
+    p.add_argument("--package", help="the package whose reference profile to compare with")
+    p.add_argument("--window", type=float, help="seconds back from now (monitor.window_s)")
+    p.add_argument("--last", type=int, help="the last N logged requests instead of a window")
+    p.add_argument("--model-version", help="only this model version")
+    p.add_argument("--webhook", help="POST fired alerts (JSON) to this URL")
+    p.add_argument("--prometheus-rules", help="also write monitor.alerts as Prometheus rules here")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. monitor.store=...")
+    p.set_defaults(func=monitor)
+    p = sub.add_parser(
+        "monitor export",
+        help="logged inputs as a collect source (with a person's labels), or a sample to label",
+        description="`mlcycle monitor export --labels L.csv --out FOLDER`: the inputs L.csv "
+        "(request_id,label) names, as a folder (or manifest) source for collect; "
+        "`--sample N --out FOLDER`: FOLDER/to_label.csv, the N least confident inputs.",
+    )
+    labels = p.add_mutually_exclusive_group(required=True)
+    labels.add_argument("--labels", help="CSV of request_id,label a person supplied")
+    labels.add_argument("--sample", type=int, help="write N inputs to label (to_label.csv)")
+    p.add_argument("--out", required=True, help="the folder to write")
+    p.add_argument("--format", choices=["folder", "manifest"], default="folder")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. monitor.store=...")
+    p.set_defaults(func=monitor)
+    p = sub.add_parser(
+        "simulate",
+        help="replay held-out data against a running server, optionally shifted",
+        description="Send validated files of a split to a server on loopback; shifts: "
+        "noise:<SNR dB>, gain:<dB>, pitch:<factor> (audio), dark:<factor>, rotate:<degrees> "
+        "(images), empty:<share>, damaged:<share>.",
+    )
+    p.add_argument("--url", default="http://127.0.0.1:8000")
+    p.add_argument("--split", default="test")
+    p.add_argument("--count", type=int, default=200, help="requests to send (at most)")
+    p.add_argument("--seconds", type=float, default=60.0, help="stop sending after this long")
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--shift", action="append", default=[], help="e.g. --shift noise:5")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels-out", help="CSV of request_id,label (the true labels) to write")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides")
+    p.set_defaults(func=simulate)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:2] == ["monitor", "export"]:  # a subcommand of monitor
+        argv = ["monitor export", *argv[2:]]
     args = parser().parse_args(argv)
     if args.command == "canary":
         args.package = args.value if args.action == "start" else None

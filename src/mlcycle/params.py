@@ -38,6 +38,12 @@ class EvaluationPaths:
 
 
 @dataclass
+class MonitoringPaths:
+    json: str
+    html: str
+
+
+@dataclass
 class Paths:
     """Every file and folder of the pipeline; dvc.yaml interpolates the same keys."""
 
@@ -52,6 +58,9 @@ class Paths:
     package: str
     base: str
     rollout: str
+    prediction_log: str
+    logged_inputs: str
+    monitoring: MonitoringPaths
     metrics: MetricPaths
     evaluation: EvaluationPaths
 
@@ -243,6 +252,28 @@ class Serve:
 
 
 @dataclass
+class AlertRule:
+    name: str
+    metric: str  # a figure of mlcycle.monitor.analysis.FIGURES
+    op: str  # > >= < <= ==
+    threshold: float
+    min_count: int  # logged requests needed before the rule may fire
+    severity: str  # info | warning | critical
+
+
+@dataclass
+class Monitor:
+    store: Optional[str]  # sqlite:///<file> | postgresql://...; null: no prediction log
+    flush_s: float
+    keep_inputs: bool
+    window_s: float
+    gauges_s: float
+    low_confidence: float
+    drift_share: float
+    alerts: list[AlertRule]
+
+
+@dataclass
 class Params:
     seed: int
     paths: Paths
@@ -254,6 +285,7 @@ class Params:
     evaluate: Evaluate
     scope: Scope
     serve: Serve
+    monitor: Monitor
     # Built with hydra.utils.instantiate from their `_target_`: any keys the target takes.
     model: dict[str, Any]
     trainer: dict[str, Any]

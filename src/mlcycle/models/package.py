@@ -30,7 +30,7 @@ from mlcycle.features.store import FeatureStats
 from mlcycle.models.checkpoint import build_network, load_network
 
 FORMAT = 1
-CARD, WEIGHTS = "card.json", "weights.pt"
+CARD, WEIGHTS, REFERENCE = "card.json", "weights.pt", "reference.json"
 REQUIRED = ("format", "task", "modality", "labels", "preprocessing", "network", "weights_sha256")
 
 
@@ -47,6 +47,8 @@ class Package:
     card: dict[str, Any]
     net: torch.nn.Module
     featurizer: Featurizer
+    # What production traffic is compared with (mlcycle.monitor.reference), if packaged.
+    reference: dict[str, Any] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -100,6 +102,8 @@ class Package:
         torch.save(self.net.state_dict(), staging / WEIGHTS)
         card = {"format": FORMAT, **self.card, "weights_sha256": sha256(staging / WEIGHTS)}
         write_json_atomic(staging / CARD, card)
+        if self.reference is not None:
+            write_json_atomic(staging / REFERENCE, self.reference)
         shutil.rmtree(out, ignore_errors=True)
         staging.rename(out)
 
@@ -155,4 +159,10 @@ def load_package(folder: str | Path) -> Package:
         featurizer = from_stats(card["preprocessing"])
     except (RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as e:
         raise PackageError(f"cannot rebuild the model from {folder}: {e}") from None
-    return Package(card, net.eval(), featurizer)
+    reference = None
+    if (folder / REFERENCE).is_file():
+        try:
+            reference = json.loads((folder / REFERENCE).read_text())
+        except json.JSONDecodeError as e:
+            raise PackageError(f"{folder / REFERENCE} is not valid JSON: {e}") from None
+    return Package(card, net.eval(), featurizer, reference)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from mlcycle.monitor.analysis import FIGURES
 
 # Request latencies from sub-millisecond to seconds; batch sizes up to 64.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -58,3 +62,15 @@ class ServerMetrics:
             "Share of request keys routed to the canary (0-1).",
             registry=r,
         )
+        # `mlcycle monitor`'s figures over the server's own log (monitor.window_s), per
+        # model version; `mlcycle monitor --prometheus-rules` writes alert rules over them.
+        self.monitor = {
+            name: Gauge(f"mlcycle_monitor_{name}", text, ["model_version"], registry=r)
+            for name, text in FIGURES.items()
+        }
+
+    def publish_monitor(self, summary: dict[str, Any]) -> None:
+        for version, data in summary["versions"].items():
+            for name, value in data["figures"].items():
+                if value is not None:
+                    self.monitor[name].labels(version).set(value)

@@ -26,7 +26,14 @@ def serve(package: str | None, host: str | None, port: int | None, overrides: li
     token = os.environ.get(TOKEN_ENV) or None
     if token is None:
         logging.getLogger("mlcycle.serve").info("admin API off: set %s to enable it", TOKEN_ENV)
-    app = create_app(package or params.paths.package, params.serve, params.paths.rollout, token)
+    app = create_app(
+        package or params.paths.package,
+        params.serve,
+        params.paths.rollout,
+        token,
+        monitor=params.monitor,
+        inputs_dir=params.paths.logged_inputs,
+    )
     uvicorn.run(
         app,
         host=host or params.serve.host,

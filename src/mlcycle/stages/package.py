@@ -1,4 +1,5 @@
-"""package: the trained model -> paths.package (weights + model card), ready to serve."""
+"""package: the trained model -> paths.package, ready to serve: weights, the model card and
+the reference profile monitoring compares production traffic with."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from mlcycle.features.store import load_stats
+from mlcycle.features.store import load_split, load_stats
 from mlcycle.models.checkpoint import CheckpointError
+from mlcycle.models.evaluation import predict
 from mlcycle.models.package import Package, PackageError, data_hashes, git_revision
+from mlcycle.monitor.reference import reference_profile
 from mlcycle.stages.runner import StageError, log, run_stage
 
 
@@ -21,9 +24,14 @@ def package(params: DictConfig) -> None:
         if not path.is_file():
             raise StageError(f"{path} not found (run the pipeline up to the gate first)")
     try:
-        pkg = Package.from_checkpoint(paths.checkpoint, load_stats(paths.features))
+        stats = load_stats(paths.features)
+        pkg = Package.from_checkpoint(paths.checkpoint, stats)
     except (CheckpointError, PackageError) as e:
         raise StageError(str(e)) from None
+    train, val = load_split(paths.features, "train"), load_split(paths.features, "val")
+    pkg.reference = reference_profile(
+        train.paths, pkg.featurizer, stats.modality, predict(pkg.net, val.x), stats.labels
+    )
     verdict = json.loads(gate.read_text())
     pkg.card.update(
         metrics=json.loads(evaluation.read_text()),

@@ -1,0 +1,92 @@
+"""The prediction log on both engines: written off the request path, read without writing."""
+
+import sqlite3
+import time
+
+import pytest
+
+from mlcycle.monitor.store import LogWriter, StoreError, read_log
+
+
+def rows(n, start=0):
+    return [
+        {
+            "time": time.time(),
+            "request_id": f"r{start + i}",
+            "status": 200,
+            "label": "yes",
+            "confidence": 0.9,
+            "route": "stable",
+            "model_version": "v1",
+            "duration_s": 1.0,
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/log.db"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_rows_written_by_the_writer_are_read_back(store_url):
+    writer = LogWriter(store_url, flush_s=0.1)
+    for row in rows(250):
+        writer.put(row)
+    writer.close()
+    log = read_log(store_url)
+    assert len(log) >= 250 and set(log["label"]) == {"yes"}
+    assert list(read_log(store_url, last=10)["request_id"])[-1] == "r249"
+
+
+def test_sqlite_log_is_in_wal_mode(tmp_path):
+    url = f"sqlite:///{tmp_path}/log.db"
+    LogWriter(url, flush_s=0.1).close()
+    with sqlite3.connect(tmp_path / "log.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_put_never_blocks_and_drops_the_oldest_when_full(tmp_path):
+    writer = LogWriter(f"sqlite:///{tmp_path}/log.db", flush_s=60, capacity=10)
+    start = time.perf_counter()
+    for row in rows(50):
+        writer.put(row)
+    assert time.perf_counter() - start < 1.0 and writer.dropped == 40
+    writer.close()
+    assert list(read_log(f"sqlite:///{tmp_path}/log.db")["request_id"]) == [
+        f"r{i}" for i in range(40, 50)
+    ]
+
+
+def test_reading_never_creates_or_changes_the_log(tmp_path):
+    url = f"sqlite:///{tmp_path}/log.db"
+    with pytest.raises(StoreError, match="no prediction log at"):
+        read_log(url)
+    assert not (tmp_path / "log.db").exists()
+    writer = LogWriter(url, flush_s=0.1)
+    for row in rows(5):
+        writer.put(row)
+    writer.close()
+    before = (tmp_path / "log.db").read_bytes()
+    assert len(read_log(url)) == 5
+    assert (tmp_path / "log.db").read_bytes() == before
+
+
+def test_a_log_being_written_can_be_read(tmp_path):
+    url = f"sqlite:///{tmp_path}/log.db"
+    writer = LogWriter(url, flush_s=0.05)
+    seen = []
+    for batch in range(5):
+        for row in rows(20, start=batch * 20):
+            writer.put(row)
+        time.sleep(0.2)
+        seen.append(len(read_log(url)))
+    writer.close()
+    assert seen == sorted(seen) and seen[-1] >= 80
+
+
+def test_a_bad_store_url_is_named():
+    with pytest.raises(StoreError, match="mysql://x"):
+        LogWriter("mysql://x")
