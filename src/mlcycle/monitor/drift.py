@@ -4,7 +4,8 @@ As Evidently chooses them: numeric statistics with the two-sample Kolmogorov-Smi
 (p < 0.05) while both samples hold at most 1,000 values, above that the Wasserstein
 distance normed by the reference's standard deviation (>= 0.1); categorical ones with the
 chi-square test (p < 0.05) on small samples, the Jensen-Shannon distance (>= 0.1) on large
-ones. The population stability index (PSI, ten reference-quantile bins) is reported for
+ones (the chi-square test of homogeneity: both samples are samples). The population
+stability index (PSI, ten reference-quantile bins) is reported for
 numeric statistics with its usual bands: < 0.1 stable, 0.1-0.25 moderate, >= 0.25 major.
 The dataset drifts when at least `share` of its statistics do.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import chisquare, ks_2samp, wasserstein_distance
+from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 SMALL = 1000  # samples up to this size get a statistical test, larger ones a distance
 P_VALUE, DISTANCE = 0.05, 0.1
@@ -26,9 +27,10 @@ PSI_BANDS = (0.1, 0.25)
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
     """Population stability index over the reference's quantile bins (no library has it)."""
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:
-        return 0.0 if np.all(current == reference[0]) else float("inf")
-    edges[0], edges[-1] = -np.inf, np.inf
+    if len(edges) > 2:  # the quantile bins, the outer ones open-ended
+        edges = np.concatenate([[-np.inf], edges[1:-1], [np.inf]])
+    else:  # a (nearly) constant reference: below it, at it, above it
+        edges = np.array([-np.inf, edges[0] - 1e-9, edges[-1] + 1e-9, np.inf])
     ref = np.histogram(reference, edges)[0] / len(reference)
     cur = np.histogram(current, edges)[0] / len(current)
     ref, cur = np.clip(ref, 1e-4, None), np.clip(cur, 1e-4, None)
@@ -60,9 +62,16 @@ def numeric_drift(reference: Sequence[float], current: Sequence[float]) -> dict[
     }
 
 
+def category(value: Any) -> str:
+    """One spelling per category: 16000, 16000.0 and "16000" are the same sample rate."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def categorical_drift(reference: Sequence[Any], current: Sequence[Any]) -> dict[str, Any]:
-    ref = [str(v) for v in reference if v is not None and v == v]
-    cur = [str(v) for v in current if v is not None and v == v]
+    ref = [category(v) for v in reference if v is not None and v == v]
+    cur = [category(v) for v in current if v is not None and v == v]
     if not ref or not cur:
         return {"method": None, "drift": None, "n": len(cur), "why": "no values"}
     categories = sorted(set(ref) | set(cur))
@@ -71,10 +80,9 @@ def categorical_drift(reference: Sequence[Any], current: Sequence[Any]) -> dict[
     if len(ref) <= SMALL and len(cur) <= SMALL:
         if len(categories) < 2:
             return {"method": "chi2", "p_value": 1.0, "drift": False, "n": len(cur)}
-        # expected counts from the reference's shares (a category it never saw: a trace)
-        shares = np.clip(ref_counts / ref_counts.sum(), 1e-6, None)
-        expected = shares / shares.sum() * cur_counts.sum()
-        p = float(chisquare(cur_counts, expected).pvalue)
+        # both samples are samples: the test of homogeneity, not goodness of fit against
+        # the reference's shares taken as exact (which fires on a small reference's noise)
+        p = float(chi2_contingency(np.stack([ref_counts, cur_counts])).pvalue)
         return {"method": "chi2", "p_value": round(p, 6), "drift": p < P_VALUE, "n": len(cur)}
     distance = float(jensenshannon(ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()))
     return {

@@ -142,7 +142,10 @@ def simulate(
     if rows.empty:
         raise ValueError(f"{manifest} has no {split!r} files to replay")
     rng = np.random.default_rng(seed)
-    picks = rng.choice(len(rows), size=count, replace=count > len(rows))
+    # every file once in a shuffled order, again if more requests are asked for: a fair
+    # sample of the split, never one file over-represented
+    rounds = -(-count // len(rows))
+    picks = np.concatenate([rng.permutation(len(rows)) for _ in range(rounds)])[:count]
     items = [
         (rows["label"].iloc[i], body(Path(rows["path"].iloc[i]), modality, shifts, rng))
         for i in picks
