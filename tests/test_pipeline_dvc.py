@@ -150,6 +150,11 @@ def test_model_card_names_the_dvc_hashes_of_its_data(project, reproduced):
 
 
 def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
+    """Last in this module: it changes the project's code."""
+    # back to the committed keywords run: the experiments above left theirs in the
+    # workspace, and in git's index too (so from HEAD, not from the index)
+    sh(project, "git", "checkout", "HEAD", "--", ".")
+    sh(project, "dvc", "checkout", "--force")
     decoder = project / "src/mlcycle/data/audio_io.py"
     original = decoder.read_text()
     decoder.write_text(original + "# a comment\n")
@@ -173,4 +178,4 @@ def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
     out = sh(project, "dvc", "repro", "featurize")
     assert "Running stage 'validate'" in out and "Running stage 'featurize'" in out
     after = yaml.safe_load((project / "dvc.lock").read_text())["stages"]["featurize"]["outs"]
-    assert before[0]["md5"] != after[0]["md5"]
+    assert before[0]["md5"] != after[0]["md5"], out
