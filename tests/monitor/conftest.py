@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.serve.conftest import digits_packages  # noqa: F401 - a fixture, shared
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -1,6 +1,8 @@
 """The server logs every request to the prediction log, and `mlcycle monitor` reads it."""
 
+import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -81,3 +83,37 @@ def test_monitor_on_an_empty_or_missing_log_says_so_and_writes_nothing(learnt, t
     )
     assert missing.returncode == 2 and "no prediction log at" in missing.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_model_that_answers_null_shows_in_the_non_null_fraction(
+    learnt, digits_packages, tmp_path
+):
+    """A stable model that fails on every input: 500s, logged without a label."""
+    folder = learnt("digits")
+    shutil.copyfile(folder / "params.yaml", tmp_path / "params.yaml")
+    store = f"sqlite:///{tmp_path}/log.db"
+    png = split_files(folder, "test", 1)[0].read_bytes()
+    package = str(digits_packages["raising"])
+    with serving(tmp_path, "--package", package, f"monitor.store={store}", token=None) as server:
+        answers = post_all(server, [(png, "image/png")] * 60)
+        wait_rows(store, 60)
+    assert {a.status_code for a in answers} == {500}
+    done = subprocess.run(
+        [
+            MLCYCLE,
+            "monitor",
+            "--package",
+            package,
+            f"monitor.store={store}",
+            f"paths.monitoring.json={tmp_path}/m.json",
+            f"paths.monitoring.html={tmp_path}/m.html",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # null_outputs is critical
+    report = json.loads((tmp_path / "m.json").read_text())
+    figures = next(iter(report["versions"].values()))["figures"]
+    assert figures["non_null_fraction"] == 0.0 and figures["missing_fraction"] == 0.0
+    assert "null_outputs" in {a["alert"] for a in report["alerts"]}
