@@ -9,6 +9,7 @@ POST /admin/canary/weight {"weight": N}                 pin its share of traffic
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -39,8 +40,14 @@ def admin_router(server: ModelServer, token: str) -> APIRouter:
 
     router = APIRouter(prefix="/admin/canary", dependencies=[Depends(authorised)])
 
-    def conflict(e: Exception) -> HTTPException:
-        return HTTPException(409, str(e))
+    async def act(command: Callable[[], None]) -> dict[str, Any]:
+        """Run a controller command; 409 naming why it cannot be done now."""
+        try:
+            command()
+        except RuntimeError as e:
+            raise HTTPException(409, str(e)) from None
+        await server.apply_rollout()
+        return server.describe()
 
     @router.post("")
     async def start(body: CanaryStart) -> dict[str, Any]:
@@ -49,34 +56,19 @@ def admin_router(server: ModelServer, token: str) -> APIRouter:
         except PackageError as e:
             raise HTTPException(422, f"cannot load {body.package}: {e}") from None
         except (PermissionError, RuntimeError) as e:
-            raise conflict(e) from None
+            raise HTTPException(409, str(e)) from None
         return server.describe()
 
     @router.post("/promote")
     async def promote() -> dict[str, Any]:
-        try:
-            server.controller.promote()
-        except RuntimeError as e:
-            raise conflict(e) from None
-        await server.apply_rollout()
-        return server.describe()
+        return await act(server.controller.promote)
 
     @router.post("/rollback")
     async def rollback() -> dict[str, Any]:
-        try:
-            server.controller.rollback()
-        except RuntimeError as e:
-            raise conflict(e) from None
-        await server.apply_rollout()
-        return server.describe()
+        return await act(server.controller.rollback)
 
     @router.post("/weight")
     async def weight(body: CanaryWeight) -> dict[str, Any]:
-        try:
-            server.controller.set_weight(body.weight)
-        except RuntimeError as e:
-            raise conflict(e) from None
-        await server.apply_rollout()
-        return server.describe()
+        return await act(lambda: server.controller.set_weight(body.weight))
 
     return router
