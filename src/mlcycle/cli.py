@@ -8,7 +8,7 @@ import importlib
 import sys
 
 # The pipeline's stages in order, each a module mlcycle.stages.<name> with main(argv).
-STAGES = ("collect", "validate", "featurize", "train", "evaluate", "gate", "package")
+STAGES = ("collect", "validate", "featurize", "train", "review", "evaluate", "gate", "package")
 
 
 def run(args: argparse.Namespace) -> int:

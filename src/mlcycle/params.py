@@ -60,6 +60,8 @@ class Paths:
     rollout: str
     prediction_log: str
     logged_inputs: str
+    corrections: str
+    label_review: str
     monitoring: MonitoringPaths
     metrics: MetricPaths
     evaluation: EvaluationPaths
@@ -104,6 +106,7 @@ class ManifestSource:
 class Collect:
     sources: list[str]
     defect_fraction: float
+    label_noise: float
     workers: int
     folder: FolderSource
     manifest: ManifestSource
@@ -199,6 +202,12 @@ class Train:
 
 
 @dataclass
+class Review:
+    folds: int
+    top: int
+
+
+@dataclass
 class Evaluate:
     latency_runs: int
     # Extra manifest columns to slice accuracy by (e.g. a user manifest's "device").
@@ -210,6 +219,7 @@ class Evaluate:
 class Target:
     min: Optional[float] = None
     max: Optional[float] = None
+    min_gain: Optional[float] = None  # at least this much over the best baseline
 
 
 @dataclass
@@ -283,6 +293,7 @@ class Params:
     featurize: Featurize
     train: Train
     evaluate: Evaluate
+    review: Review
     scope: Scope
     serve: Serve
     monitor: Monitor

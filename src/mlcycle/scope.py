@@ -31,20 +31,29 @@ def check_targets(metrics: Mapping[str, Any], targets: Mapping[str, Any]) -> lis
     where the evaluation has one (`<metric>_ci95`), verdict and passed.
 
     A target the interval straddles is `undecided`: the test set is too small to tell, and
-    it does not count as passed.
+    it does not count as passed. `min_gain: x` asks for at least x over the best baseline
+    of the evaluation (`baseline.<name>.<metric>`), e.g. accuracy >= baseline + 0.2.
     """
     checks = []
     for path, bound in targets.items():
         measured = lookup(metrics, path)
         interval = metrics.get(f"{path}_ci95")
-        for op, limit in (("min", bound.get("min")), ("max", bound.get("max"))):
+        limits = [
+            (op, bound.get(op), f"{'>=' if op == 'min' else '<='} {bound.get(op)}")
+            for op in ("min", "max")
+        ]
+        if bound.get("min_gain") is not None:
+            best = best_baseline(metrics, path)
+            limit = round(best + bound["min_gain"], 4)
+            limits.append(("min", limit, f">= baseline {best} + {bound['min_gain']}"))
+        for op, limit, target in limits:
             if limit is None:
                 continue
             result = verdict(op, limit, measured, interval)
             checks.append(
                 {
                     "metric": path,
-                    "target": f"{'>=' if op == 'min' else '<='} {limit}",
+                    "target": target,
                     "measured": measured,
                     "interval": interval,
                     "verdict": result,
@@ -52,3 +61,11 @@ def check_targets(metrics: Mapping[str, Any], targets: Mapping[str, Any]) -> lis
                 }
             )
     return checks
+
+
+def best_baseline(metrics: Mapping[str, Any], path: str) -> float:
+    """The best baseline's value of `path`; KeyError if the evaluation has no baselines."""
+    found = [lookup(b, path) for b in metrics.get("baseline", {}).values()]
+    if not found:
+        raise KeyError(f"target on {path!r} is relative to a baseline the evaluation lacks")
+    return max(found)

@@ -11,7 +11,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from mlcycle.models.finetune import head, transfer
+from mlcycle.models.checkpoint import head
+from mlcycle.models.finetune import transfer
 from mlcycle.models.package import load_package
 from mlcycle.stages import collect, evaluate, featurize, gate, package, train, validate
 from tests.conftest import KEYWORD_LABELS, ROOT, compose_params, run_as_dvc

@@ -37,6 +37,8 @@ class RawManifest(pa.DataFrameModel):
     width: Optional[Series[float]] = pa.Field(nullable=True)
     height: Optional[Series[float]] = pa.Field(nullable=True)
     mode: Optional[Series[str]] = pa.Field(nullable=True)
+    # The label before collect.label_noise flipped it ("" where unknown); never trained on.
+    true_label: Optional[Series[str]] = pa.Field(nullable=True)
     # The defect injected on purpose ("" for none); validate never reads it.
     defect: Optional[Series[str]] = pa.Field(nullable=True)
     # A problem found while collecting (e.g. "outside_root: ..."): validate rejects the row.

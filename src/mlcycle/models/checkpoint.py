@@ -24,6 +24,14 @@ def build_network(spec: dict) -> nn.Module:
     )
 
 
+def head(net: nn.Module) -> nn.Linear:
+    """The classifier: the network's last linear layer."""
+    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(net).__name__} has no linear classifier layer to fine-tune")
+    return linears[-1]
+
+
 def load_network(path: str | Path) -> tuple[nn.Module, dict]:
     """Rebuild the network from the config stored in the checkpoint; returns (net, hparams)."""
     path = Path(path)

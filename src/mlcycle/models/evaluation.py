@@ -88,3 +88,42 @@ def intervals(
         "accuracy_ci95": [round(float(ci.low), 4), round(float(ci.high), 4)],
         "macro_f1_ci95": [round(float(low), 4), round(float(high), 4)],
     }
+
+
+def pooled(x: torch.Tensor, modality: str) -> np.ndarray:
+    """Simple fixed features for the classical baseline: per-mel-bin mean and deviation
+    over time for audio (2 x n_mels), the pixels themselves for images."""
+    if modality == "audio":
+        return torch.cat([x.mean(dim=-1), x.std(dim=-1)], dim=-1).flatten(1).numpy()
+    return x.flatten(1).numpy()
+
+
+def baselines(
+    train_x: torch.Tensor,
+    train_y: torch.Tensor,
+    test_x: torch.Tensor,
+    test_y: np.ndarray,
+    labels: list[str],
+    modality: str,
+) -> dict[str, dict[str, float]]:
+    """What the model must beat, on the same test split: always the most frequent training
+    class, and a logistic regression on pooled features (scikit-learn)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    y = train_y.numpy()
+    majority = np.full_like(test_y, np.bincount(y, minlength=len(labels)).argmax())
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    classifier.fit(pooled(train_x, modality), y)
+    logistic = classifier.predict(pooled(test_x, modality))
+    idx = list(range(len(labels)))
+    return {
+        name: {
+            "accuracy": round(float(accuracy_score(test_y, pred)), 4),
+            "macro_f1": round(
+                float(f1_score(test_y, pred, labels=idx, average="macro", zero_division=0)), 4
+            ),
+        }
+        for name, pred in (("majority", majority), ("logistic", logistic))
+    }

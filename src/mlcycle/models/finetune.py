@@ -14,7 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from mlcycle.models.checkpoint import build_network
+from mlcycle.models.checkpoint import build_network, head
 from mlcycle.models.package import Package, PackageError, load_package
 
 
@@ -40,14 +40,6 @@ def conflicts(ours: dict[str, Any], theirs: dict[str, Any], prefix: str) -> list
         for key in sorted(set(ours) | set(theirs))
         if ours.get(key) != theirs.get(key)
     ]
-
-
-def head(net: nn.Module) -> nn.Linear:
-    """The classifier: the network's last linear layer."""
-    linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-    if not linears:
-        raise ValueError(f"{type(net).__name__} has no linear classifier layer to fine-tune")
-    return linears[-1]
 
 
 def transfer(base: Package, labels: list[str]) -> tuple[nn.Module, dict[str, list[str]]]:

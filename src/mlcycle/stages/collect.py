@@ -19,7 +19,7 @@ def collect(params: DictConfig) -> None:
     out = Path(params.paths.raw)
     try:
         manifest, spoilt = build_collection(params, out)
-    except ValueError as e:  # SourceError, or a collect.* value a source refuses
+    except ValueError as e:  # SourceError, CorrectionError, or a value a source refuses
         raise StageError(str(e)) from None
     log.info(
         "collected %d files into %s from %s (%d defective on purpose): %s",

@@ -20,7 +20,14 @@ from mlcycle.data.tables import read_validated
 from mlcycle.error_analysis import analyse, confused_pairs
 from mlcycle.features.store import load_split, load_stats
 from mlcycle.models.checkpoint import CheckpointError
-from mlcycle.models.evaluation import intervals, latency_ms, model_size, predict, scores
+from mlcycle.models.evaluation import (
+    baselines,
+    intervals,
+    latency_ms,
+    model_size,
+    predict,
+    scores,
+)
 from mlcycle.models.package import Package, PackageError
 from mlcycle.stages.runner import StageError, log, run_stage
 
@@ -55,9 +62,17 @@ def evaluate(params: DictConfig) -> None:
         list(params.evaluate.slices),
         params.evaluate.min_slice_count,
     )
+    train = load_split(paths.features, "train")
+    baseline = baselines(train.x, train.y, test.x, y, list(labels), stats.modality)
+    measured = scores(y, pred, list(labels))
     metrics = {
-        **scores(y, pred, list(labels)),
+        **measured,
         **intervals(y, pred, len(labels)),
+        "baseline": baseline,
+        "gain_over_baseline": {
+            name: round(measured["accuracy"] - figures["accuracy"], 4)
+            for name, figures in baseline.items()
+        },
         "latency_p50_ms": latency["p50"],
         "latency_p95_ms": latency["p95"],
         "params": params_count,
@@ -84,6 +99,11 @@ def evaluate(params: DictConfig) -> None:
         metrics["ece"],
         latency["p95"],
         params_count,
+    )
+    log.info(
+        "baselines: majority class %.4f, logistic regression on pooled features %.4f",
+        baseline["majority"]["accuracy"],
+        baseline["logistic"]["accuracy"],
     )
 
 
