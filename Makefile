@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.installed
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-fast params params-check bench bench-serve bench-labels test-assets lint clean
+.PHONY: setup run test test-fast params params-check bench bench-serve bench-labels bench-scaling bench-sweep test-assets lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,12 @@ bench-serve: setup       ## mlcycle serve vs a naive server at 1, 8, 32 clients 
 
 bench-labels: setup      ## flipped labels found by the review, corrected, accuracy recovered (~12 min)
 	$(PY) benchmarks/label_noise.py
+
+bench-scaling: setup     ## time and peak memory per stage at 1x, 2x, 4x the default data (~25 min)
+	$(PY) benchmarks/scaling.py
+
+bench-sweep: setup       ## the 2 x 2 digits sweep with dvc queue start -j 2 vs -j 1 (~10 min)
+	$(PY) benchmarks/parallel_sweep.py
 
 test-assets: run         ## refresh tests/assets/ from the default run (after its metrics change)
 	rm -rf tests/assets/keywords_package

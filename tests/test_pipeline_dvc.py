@@ -6,6 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,7 +18,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from tests.conftest import SMALL
-from tests.dvc_project import copy_project, sh
+from tests.dvc_project import GIT, copy_project, sh
 
 pytestmark = pytest.mark.slow
 STAGES = ("collect", "validate", "featurize", "train", "evaluate", "gate", "package")
@@ -61,6 +66,92 @@ def test_second_repro_is_up_to_date(project, reproduced):
     out = sh(project, "dvc", "repro")
     assert "Running stage" not in out
     assert "up to date" in out
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    """An S3-compatible server (moto's server mode) on loopback with one empty bucket;
+    yields what a DVC client needs to reach it."""
+    pytest.importorskip("moto", reason="moto[server] is not installed (pip install -e .[dev])")
+    pytest.importorskip("dvc_s3", reason="dvc-s3 is not installed (pip install -e .[dev])")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path_factory.mktemp("s3") / "moto.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=1)
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    pytest.fail(f"moto server did not start on {url}")
+                time.sleep(0.2)
+        request = urllib.request.Request(f"{url}/mlcycle-team", method="PUT")
+        urllib.request.urlopen(request, timeout=5)  # the bucket
+        yield {
+            "url": url,
+            "bucket": "s3://mlcycle-team/dvcstore",
+            "env": {
+                "AWS_ACCESS_KEY_ID": "team",
+                "AWS_SECRET_ACCESS_KEY": "team-secret",
+                "AWS_DEFAULT_REGION": "us-east-1",
+            },
+        }
+    finally:
+        server.terminate()
+        server.wait(10)
+        log.close()
+
+
+def test_team_shares_data_models_and_experiments_through_an_s3_remote(
+    project, reproduced, s3, tmp_path, monkeypatch
+):
+    """README "Team": push from one clone, pull into a fresh one that is then up to date,
+    and carry an experiment across with dvc exp push / pull."""
+    for key, value in s3["env"].items():
+        monkeypatch.setenv(key, value)
+    origin = tmp_path / "origin.git"
+    sh(tmp_path, "git", "init", "-q", "--bare", str(origin))
+    sh(project, "dvc", "remote", "add", "-f", "-d", "storage", s3["bucket"])
+    sh(project, "dvc", "remote", "modify", "storage", "endpointurl", s3["url"])
+    sh(project, *GIT, "add", ".dvc/config")
+    sh(project, *GIT, "commit", "-qm", "DVC remote: the team's S3 bucket")
+    sh(project, "git", "remote", "add", "origin", str(origin))
+    sh(project, "git", "push", "-q", "origin", "HEAD:refs/heads/main")
+    pushed = sh(project, "dvc", "push")
+    assert "pushed" in pushed, pushed
+
+    # A team mate: a fresh clone, data and models from the remote, nothing to recompute.
+    mate = tmp_path / "mate"
+    sh(tmp_path, "git", "clone", "-q", "-b", "main", str(origin), str(mate))
+    assert not (mate / "models/package").exists()
+    sh(mate, "dvc", "pull")
+    card = "models/package/card.json"
+    assert (mate / card).read_bytes() == (project / card).read_bytes()
+    status = sh(mate, "dvc", "status")
+    assert "Data and pipelines are up to date" in status, status
+    again = sh(mate, "dvc", "repro")
+    assert "Running stage" not in again and "up to date" in again, again
+
+    # An experiment run in the first clone reaches the team mate with its results.
+    sh(project, "dvc", "exp", "run", "-n", "shared-lr", "-S", "train.lr=0.03")
+    sh(project, "dvc", "exp", "push", "origin", "shared-lr")
+    sh(mate, "dvc", "exp", "pull", "origin", "shared-lr")
+    assert "shared-lr" in sh(mate, "dvc", "exp", "list", "--name-only", stdout_only=True)
+    sh(mate, "dvc", "exp", "apply", "shared-lr")
+    eval_json = "metrics/eval.json"
+    assert (mate / eval_json).read_text() == (project / eval_json).read_text()
+    assert OmegaConf.load(mate / "params.yaml").train.lr == 0.03
+    status = sh(mate, "dvc", "status")  # the experiment's outputs came from the remote
+    assert "Data and pipelines are up to date" in status, status
 
 
 def test_exp_run_on_train_param_reruns_only_train_and_what_follows(project, reproduced):
@@ -122,7 +213,6 @@ def test_own_images_imported_with_dvc_import_url_run_through_the_pipeline(
 
 
 def test_queued_two_point_sweep_gives_two_experiments(project, reproduced):
-    import time
 
     sh(project, "dvc", "exp", "run", "--queue", "-S", "train.lr=0.004,0.03")
     sh(project, "dvc", "queue", "start", "-j", "1")

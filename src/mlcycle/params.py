@@ -172,6 +172,7 @@ class ImageFeatures:
 class Featurize:
     batch_size: int
     workers: Optional[int]
+    shard_size: int
     audio: Optional[AudioFeatures] = None
     image: Optional[ImageFeatures] = None
 

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mlcycle.features.store import load_split
 from mlcycle.stages import featurize, train
 
 
@@ -17,9 +18,12 @@ def test_features_per_split_and_stats(trained):
     stats = json.loads((trained / "data/features/stats.json").read_text())
     assert stats["input_shape"] == [1, 40, 101] and len(stats["mean"]) == 40
     manifest = pd.read_csv(trained / "data/validated/manifest.csv")
-    train_set = torch.load(trained / "data/features/train.pt", weights_only=True)
-    assert len(train_set["y"]) == (manifest["split"] == "train").sum()
-    assert abs(float(train_set["x"].mean())) < 0.05  # normalised with training statistics
+    train_set = load_split(trained / "data/features", "train")
+    assert len(train_set) == (manifest["split"] == "train").sum()
+    assert sorted(train_set.paths) == sorted(manifest[manifest["split"] == "train"]["path"])
+    x = torch.cat(list(train_set.batches()))
+    assert abs(float(x.mean())) < 0.05  # normalised with training statistics
+    assert abs(float(x.std()) - 1) < 0.05
 
 
 def test_featurize_again_writes_the_same_bytes(trained, collected, tmp_path, monkeypatch):
@@ -27,9 +31,10 @@ def test_featurize_again_writes_the_same_bytes(trained, collected, tmp_path, mon
     shutil.copytree(collected, tmp_path, dirs_exist_ok=True)
     monkeypatch.chdir(tmp_path)
     assert featurize.main([]) == 0
-    for name in ("train.pt", "val.pt", "test.pt", "stats.json"):
-        again = (tmp_path / "data/features" / name).read_bytes()
-        assert again == (trained / "data/features" / name).read_bytes(), name
+    written = sorted(p.relative_to(trained) for p in (trained / "data/features").rglob("*.*"))
+    assert len(written) >= 7  # stats + each split's index and shard(s)
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (trained / name).read_bytes(), name
 
 
 def test_train_writes_checkpoint_metrics_and_curves(trained):
@@ -51,6 +56,7 @@ def test_evaluate_writes_metrics_confusion_and_errors(trained):
         "macro_f1",
         "per_class",
         "latency_p95_ms",
+        "latency_cpu_p95_ms",
         "params",
         "model_size_mb",
         "ece",
@@ -58,6 +64,7 @@ def test_evaluate_writes_metrics_confusion_and_errors(trained):
         "worst_slice",
     }
     assert len(m["per_class"]) == 12 and m["latency_p95_ms"] >= m["latency_p50_ms"] > 0
+    assert m["latency_cpu_p95_ms"] >= m["latency_cpu_p50_ms"] > 0
     confusion = pd.read_csv(trained / "plots/confusion.csv")
     assert len(confusion) == m["test_examples"]
     assert abs((confusion.actual == confusion.predicted).mean() - m["accuracy"]) < 1e-3
@@ -87,4 +94,4 @@ def test_a_file_damaged_after_validation_stops_featurize_by_name(
     assert featurize.main([]) == 2
     err = capsys.readouterr().err
     assert "featurize val: cannot decode" in err and victim in err
-    assert not (tmp_path / "data/features/val.pt").exists()
+    assert not (tmp_path / "data/features/val/index.json").exists()

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 
+from mlcycle.features.store import load_split
 from mlcycle.stages import evaluate, train
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ def test_interrupted_training_resumes_and_matches(features_dir, caplog):
     assert "epoch 0:" not in caplog.text  # it continued; it did not start over
     assert not (features_dir / "models/train_state").exists()
     trained = json.loads((features_dir / "metrics/train.json").read_text())
-    n_train = len(torch.load(features_dir / "data/features/train.pt", weights_only=True)["y"])
+    n_train = len(load_split(features_dir / "data/features", "train"))
     epochs_after_resume = trained["epochs"] - (stopped_at + 1)
     seen = trained["train_samples_per_s"] * trained["train_seconds"]  # both rounded to 0.1
     assert 0.85 < seen / (n_train * epochs_after_resume) < 1.15  # throughput of this run only

@@ -46,9 +46,12 @@ class Featurizer:
 
     def fit_stats(self, feats: torch.Tensor) -> None:
         """Mean and std of the training features, one per index of `stat_dim`."""
-        others = tuple(d for d in range(feats.ndim) if d != self.stat_dim)
-        self.mean = feats.mean(dim=others, keepdim=True)
-        self.std = feats.std(dim=others, keepdim=True).clamp_min(1e-5)
+        running = RunningStats(self.stat_dim)
+        running.update(feats)
+        self.set_stats(*running.result())
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean, self.std = mean, std
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         if self.mean is None or self.std is None:
@@ -60,3 +63,30 @@ class Featurizer:
 
     def stats(self) -> dict:
         return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
+
+
+class RunningStats:
+    """Mean and (unbiased) standard deviation per index of `dim`, from chunks of features:
+    float64 sums, so the statistics of a split need one chunk in memory at a time."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.n = 0
+        self.sum: torch.Tensor | None = None
+        self.squares: torch.Tensor | None = None
+
+    def update(self, feats: torch.Tensor) -> None:
+        others = tuple(d for d in range(feats.ndim) if d != self.dim)
+        x = feats.double()
+        total, squares = x.sum(dim=others, keepdim=True), (x * x).sum(dim=others, keepdim=True)
+        self.n += feats.numel() // feats.shape[self.dim]
+        self.sum = total if self.sum is None else self.sum + total
+        self.squares = squares if self.squares is None else self.squares + squares
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) as float32, shaped to broadcast over a batch; std at least 1e-5."""
+        if self.n < 2:
+            raise ValueError("normalisation statistics need at least two values per feature")
+        mean = self.sum / self.n
+        var = ((self.squares - self.n * mean * mean) / (self.n - 1)).clamp_min(0)
+        return mean.float(), var.sqrt().float().clamp_min(1e-5)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,13 @@ from mlcycle.models.checkpoint import head
 
 
 @torch.no_grad()
-def embed(net: torch.nn.Module, x: torch.Tensor, batch_size: int = 512) -> np.ndarray:
-    """The input of the network's classifier layer for every example."""
+def embed(net: torch.nn.Module, batches: Iterable[torch.Tensor]) -> np.ndarray:
+    """The input of the network's classifier layer for every example, batch by batch."""
     captured: list[torch.Tensor] = []
     hook = head(net).register_forward_hook(lambda _m, args, _out: captured.append(args[0]))
     try:
-        for i in range(0, len(x), batch_size):
-            net(x[i : i + batch_size])
+        for x in batches:
+            net(x)
     finally:
         hook.remove()
     return torch.cat(captured).numpy()

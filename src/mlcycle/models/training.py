@@ -1,7 +1,8 @@
 """Training mechanics that make runs reproducible and resumable.
 
 fingerprint / resumable: whether an interrupted run's state belongs to this run
-EpochShuffle, EpochSeed: data order and randomness that depend only on (seed, epoch)
+ShardShuffle, EpochSeed: data order and randomness that depend only on (seed, epoch)
+ThreadShare:             torch threads re-sized each epoch to the stage's share of the cores
 EpochReport:             one log line per epoch, samples trained in this process
 schedule:                how long to train on this much data, and whether to early-stop
 """
@@ -21,6 +22,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import Sampler
 
+from mlcycle import threads
+
 log = logging.getLogger("mlcycle")
 LAST = "last.ckpt"
 
@@ -29,7 +32,8 @@ def fingerprint(files: list[Path], config: dict[str, Any]) -> str:
     """What a resumable run must share with the interrupted one: data files and config."""
     h = hashlib.sha256()
     for path in files:
-        h.update(Path(path).read_bytes())
+        with open(path, "rb") as f:  # in blocks: memory flat in the data's size
+            h.update(hashlib.file_digest(f, "sha256").digest())
     h.update(json.dumps(config, sort_keys=True).encode())
     return h.hexdigest()
 
@@ -53,24 +57,59 @@ def resumable(state: Path, key: str) -> Path | None:
     return None
 
 
-class EpochShuffle(Sampler[int]):
-    """A shuffle that depends only on (seed, epoch): a resumed run sees the same batches.
+class ShardShuffle(Sampler[int]):
+    """Row order for a sharded split (features.store) that depends only on (seed, epoch),
+    so a resumed run sees the same batches: the shards in a random order, the rows of each
+    in a random order, so a reader holds one shard at a time (featurize shuffled the rows
+    across shards). Lightning calls set_epoch before each epoch.
 
-    Lightning calls set_epoch before each epoch, as it does for distributed samplers.
+    Under distributed training each process takes every world_size-th row of that order
+    (padded by repeating its head to a multiple of world_size, so every process runs the
+    same number of batches): the processes walk the same shard together. Set the
+    Trainer's use_distributed_sampler to false: this sampler splits the rows itself.
     """
 
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
+    def __init__(self, sizes: list[int], seed: int) -> None:
+        self.sizes, self.seed, self.epoch = list(sizes), seed, 0
+        self.n = sum(self.sizes)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    @staticmethod
+    def world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        starts = [0]
+        for size in self.sizes:
+            starts.append(starts[-1] + size)
+        order: list[int] = []
+        for shard in torch.randperm(len(self.sizes), generator=g).tolist():
+            rows = torch.randperm(self.sizes[shard], generator=g) + starts[shard]
+            order += rows.tolist()
+        rank, world = self.world()
+        if world > 1:
+            order += order[: -len(order) % world]
+            order = order[rank::world]
+        return iter(order)
 
     def __len__(self) -> int:
-        return self.n
+        return math.ceil(self.n / self.world()[1])
+
+
+class ThreadShare(pl.Callback):
+    """At each epoch, torch's threads re-sized to this stage's share of the cores: a run
+    that outlives the stages beside it gets their cores back (mlcycle.threads)."""
+
+    def on_train_epoch_start(self, trainer, _):
+        before = torch.get_num_threads()
+        share = threads.apply()
+        if share.threads != before:
+            log.info("now %s", share)
 
 
 class EpochSeed(pl.Callback):

@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
-from mlcycle.features.extract import cpu_cores
 from mlcycle.models.package import Package, load_package
 from mlcycle.serve.batching import Batcher
 from mlcycle.serve.metrics import ServerMetrics
+from mlcycle.threads import cpu_cores
 
 THREADED_BATCH = 4  # batches this large or larger use all cores
 

@@ -1,4 +1,5 @@
-"""featurize: validated files -> the feature store (normalised inputs per split + stats).
+"""featurize: validated files -> the feature store (normalised inputs per split, in shards,
++ stats).
 
 Normalisation statistics come from the training split only; when fine-tuning
 (train.init_from) the package's featurizer and statistics are kept.
@@ -11,10 +12,10 @@ import sys
 from omegaconf import DictConfig, OmegaConf
 
 from mlcycle.data.tables import read_validated
-from mlcycle.features.extract import featurize_manifest
+from mlcycle.features.extract import featurize_to_store
 from mlcycle.features.featurizer import Featurizer
 from mlcycle.features.registry import build
-from mlcycle.features.store import FeatureStats, save_split, save_stats
+from mlcycle.features.store import FeatureStats, load_split, save_stats
 from mlcycle.models.finetune import conflicts, load_base
 from mlcycle.models.package import PackageError
 from mlcycle.progress import progress
@@ -50,6 +51,7 @@ def package_featurizer(params: DictConfig) -> tuple[Featurizer, dict]:
 def featurize(params: DictConfig) -> None:
     labels = list(params.task.labels)
     fine_tune = bool(params.train.init_from)
+    out = params.paths.features
     try:
         manifest = read_validated(params.paths.validated)
         if fine_tune:
@@ -57,23 +59,26 @@ def featurize(params: DictConfig) -> None:
         else:
             featurizer, cfg = build(params.task.modality, params.featurize)
         with progress(len(manifest), "featurizing", "file") as bar:
-            splits = featurize_manifest(
+            counts = featurize_to_store(
                 manifest,
                 featurizer,
                 labels,
+                out,
                 params.featurize.batch_size,
+                params.featurize.shard_size,
                 params.featurize.workers,
                 on_chunk=bar.update,
                 fit=not fine_tune,
+                seed=params.seed,
             )
     except ValueError as e:  # a malformed manifest, a bad config, an undecodable file
         raise StageError(str(e)) from None
     if fine_tune:
         log.info("normalised with the statistics of %s", params.train.init_from)
-    out = params.paths.features
-    for split, data in splits.items():
-        save_split(out, split, data)
-        log.info("%s: %d examples, input %s", split, len(data), tuple(data.x.shape[1:]))
+    shape = load_split(out, "train").input_shape()
+    for split, rows in counts.items():
+        shards = -(-rows // params.featurize.shard_size)
+        log.info("%s: %d examples in %d shards, input %s", split, rows, shards, tuple(shape))
     stats = featurizer.stats()
     save_stats(
         out,
@@ -81,7 +86,7 @@ def featurize(params: DictConfig) -> None:
             task=params.task.name,
             modality=params.task.modality,
             labels=labels,
-            input_shape=list(splits["train"].x.shape[1:]),
+            input_shape=shape,
             config=cfg,
             mean=stats["mean"],
             std=stats["std"],

@@ -30,7 +30,7 @@ def package(params: DictConfig) -> None:
         raise StageError(str(e)) from None
     train, val = load_split(paths.features, "train"), load_split(paths.features, "val")
     pkg.reference = reference_profile(
-        train.paths, pkg.featurizer, stats.modality, predict(pkg.net, val.x), stats.labels
+        train.paths, pkg.featurizer, stats.modality, predict(pkg.net, val.batches()), stats.labels
     )
     verdict = json.loads(gate.read_text())
     pkg.card.update(

@@ -30,7 +30,7 @@ def review(params: DictConfig) -> None:
     except CheckpointError as e:
         raise StageError(str(e)) from None
     splits = {name: load_split(paths.features, name) for name in ("train", "val")}
-    features = np.concatenate([embed(net, s.x) for s in splits.values()])
+    features = np.concatenate([embed(net, s.batches()) for s in splits.values()])
     given = np.concatenate([s.y.numpy() for s in splits.values()])
     probs = out_of_sample_probs(features, given, cfg.folds, params.seed)
     table = review_table(

@@ -20,6 +20,7 @@ import yaml
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from mlcycle import threads
 from mlcycle.config import ConfigError, load
 
 log = logging.getLogger("mlcycle")
@@ -92,8 +93,13 @@ def run_stage(name: str, body: Callable[[DictConfig], None], argv: list[str] | N
     log.setLevel(logging.INFO)
     args = sys.argv[1:] if argv is None else argv
     try:
-        body(stage_params(args))
-    except (ConfigError, StageError, FileNotFoundError) as e:  # FeatureStoreError is one
+        params = stage_params(args)
+        share = threads.apply()  # its share of the cores, beside other stages
+        if share.shared:
+            log.info("%s", share)
+        body(params)
+    # FeatureStoreError is a FileNotFoundError
+    except (ConfigError, StageError, FileNotFoundError, threads.ThreadsError) as e:
         print(f"[{name}] error: {e}", file=sys.stderr)
         return 2
     except MissingMandatoryValue as e:

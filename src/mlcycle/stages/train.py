@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from dvclive.lightning import DVCLiveLogger
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
 from mlcycle.atomic import write_json_atomic, write_with
 from mlcycle.features import store
@@ -28,7 +28,8 @@ from mlcycle.models.package import PackageError
 from mlcycle.models.training import (
     EpochReport,
     EpochSeed,
-    EpochShuffle,
+    ShardShuffle,
+    ThreadShare,
     fingerprint,
     resumable,
     schedule,
@@ -129,7 +130,7 @@ def train(params: DictConfig) -> None:
         dirpath=state, filename="last", save_top_k=1, enable_version_counter=False
     )
     report = EpochReport()
-    callbacks = [latest, EpochSeed(params.seed), report]
+    callbacks = [latest, EpochSeed(params.seed), report, ThreadShare()]
     if plan.steer:
         callbacks += [
             best,
@@ -151,17 +152,20 @@ def train(params: DictConfig) -> None:
         ),
         enable_progress_bar=sys.stderr.isatty(),
     )
+    # one shard of the feature store in memory at a time (features.store)
     train_loader = DataLoader(
-        TensorDataset(train_split.x, train_split.y),
+        train_split.dataset(),
         batch_size=cfg.batch_size,
-        sampler=EpochShuffle(len(train_split), params.seed),
+        sampler=ShardShuffle(train_split.sizes, params.seed),
     )
-    val_loader = DataLoader(TensorDataset(val_split.x, val_split.y), batch_size=256)
+    val_loader = DataLoader(val_split.dataset(), batch_size=256)
     if resume is not None:
         log.info("resuming the interrupted run from %s", resume)
     start = time.perf_counter()
     trainer.fit(model, train_loader, val_loader, ckpt_path=resume)
     seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return  # distributed training: the other processes write nothing
     kept = best.best_model_path if plan.steer else str(state / "last.ckpt")
     write_with(paths.checkpoint, lambda p: shutil.copyfile(kept, p))
     shutil.rmtree(state, ignore_errors=True)
@@ -175,7 +179,8 @@ def train(params: DictConfig) -> None:
             "early_stopping": plan.steer,
             "device": device.type,
             "train_seconds": round(seconds, 1),
-            "train_samples_per_s": round(report.samples / seconds, 1),
+            "processes": trainer.world_size,
+            "train_samples_per_s": round(report.samples * trainer.world_size / seconds, 1),
         },
     )
     log.info(
