@@ -78,7 +78,14 @@ def featurize(params: DictConfig) -> None:
     shape = load_split(out, "train").input_shape()
     for split, rows in counts.items():
         shards = -(-rows // params.featurize.shard_size)
-        log.info("%s: %d examples in %d shards, input %s", split, rows, shards, tuple(shape))
+        log.info(
+            "%s: %d examples in %d shard%s, input %s",
+            split,
+            rows,
+            shards,
+            "s" if shards > 1 else "",
+            tuple(shape),
+        )
     stats = featurizer.stats()
     save_stats(
         out,
