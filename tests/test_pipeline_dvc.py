@@ -215,7 +215,7 @@ def test_own_images_imported_with_dvc_import_url_run_through_the_pipeline(
 def test_queued_two_point_sweep_gives_two_experiments(project, reproduced):
 
     sh(project, "dvc", "exp", "run", "--queue", "-S", "train.lr=0.004,0.03")
-    sh(project, "dvc", "queue", "start", "-j", "1")
+    sh(project, "dvc", "queue", "start", "-j", "2")  # two at a time, sharing the cores
     deadline = time.time() + 600
     while time.time() < deadline:
         status = sh(project, "dvc", "queue", "status")
