@@ -3,13 +3,13 @@
     python benchmarks/scaling.py [--scales 1 2 4] [--epochs 1] [extra Hydra overrides...]
 
 For each scale, in a temporary folder, runs the default keywords pipeline with
-collect.keywords.speakers = 600 x scale (600 -> 2,400 speakers, 7,800 -> 31,200 clips),
-each stage in its own process, and prints per stage the wall time and the peak resident
-memory (the process's maximum RSS, getrusage). Training runs `--epochs` epochs (the cost
-of an epoch is what grows with the data; the default recipe's epoch count multiplies it).
+collect.keywords.speakers = the default's x scale (1,200 -> 4,800 speakers, 15,600 ->
+62,400 clips), each stage in its own process, and prints per stage the wall time and the
+peak resident memory (the process's maximum RSS, getrusage). Training runs `--epochs`
+epochs (the cost of an epoch is what grows with the data; the recipe's epochs multiply it).
 featurize, train and evaluate read and write the feature store one shard at a time, so
 their memory should stay roughly flat while their time grows linearly. Prints figures;
-asserts nothing. Takes about 25 minutes on 2 CPU cores at the default scales.
+asserts nothing. Takes about 20 minutes on 2 CPU cores at the default scales.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from mlcycle.config import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("collect", "validate", "featurize", "train", "evaluate")
-BASE_SPEAKERS = 600
 # One stage in this process, then its peak RSS (kB on Linux) on the last line of stdout.
 RUNNER = (
     "import resource, runpy, sys; stage = sys.argv[1]; sys.argv = sys.argv[1:]; "
@@ -59,10 +60,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    base = OmegaConf.create(compose(args.overrides, conf_dir=ROOT / "conf"))
+    speakers = base.collect.keywords.speakers
     rows = []
     for scale in args.scales:
         overrides = [
-            f"collect.keywords.speakers={BASE_SPEAKERS * scale}",
+            f"collect.keywords.speakers={speakers * scale}",
             f"train.max_epochs={args.epochs}",
             "train.min_steps=0",
             *args.overrides,

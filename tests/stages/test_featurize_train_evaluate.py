@@ -16,7 +16,7 @@ def trained(trained_dir):
 
 def test_features_per_split_and_stats(trained):
     stats = json.loads((trained / "data/features/stats.json").read_text())
-    assert stats["input_shape"] == [1, 40, 101] and len(stats["mean"]) == 40
+    assert stats["input_shape"] == [1, 40, 51] and len(stats["mean"]) == 40  # 20 ms frames
     manifest = pd.read_csv(trained / "data/validated/manifest.csv")
     train_set = load_split(trained / "data/features", "train")
     assert len(train_set) == (manifest["split"] == "train").sum()
