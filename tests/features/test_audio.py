@@ -22,7 +22,7 @@ def test_any_rate_channels_and_length_give_the_fixed_input(seconds, sr, channels
     wave = prepare_waveform(samples, rate, CFG)
     assert wave.shape == (16000,)
     feats = AudioFeaturizer(CFG).raw_features([(samples, rate)])
-    assert feats.shape == (1, 1, 40, 101) and torch.isfinite(feats).all()
+    assert feats.shape == (1, 1, 40, 51) and torch.isfinite(feats).all()
 
 
 def test_loudness_is_normalised_to_the_target():
@@ -62,7 +62,7 @@ def test_normalisation_uses_training_statistics():
 
 def test_normalise_without_stats_is_an_error():
     with pytest.raises(RuntimeError, match="statistics"):
-        AudioFeaturizer(CFG).normalise(torch.zeros(1, 1, 40, 101))
+        AudioFeaturizer(CFG).normalise(torch.zeros(1, 1, 40, 51))
 
 
 @pytest.mark.parametrize(
@@ -76,7 +76,7 @@ def test_wav_files_of_any_format_featurize(tmp_path, subtype, sr, channels, seco
     write_wav(tmp_path / "a.wav", samples, sr, subtype=subtype)
     f = AudioFeaturizer(CFG)
     x = f.raw_features([f.decode(tmp_path / "a.wav")])
-    assert x.shape == (1, 1, 40, 101) and torch.isfinite(x).all()
+    assert x.shape == (1, 1, 40, 51) and torch.isfinite(x).all()
 
 
 @pytest.mark.parametrize(

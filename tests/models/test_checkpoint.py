@@ -6,7 +6,7 @@ from mlcycle.models.checkpoint import CheckpointError, load_network
 
 def test_checkpoint_rebuilds_the_trained_network(trained_dir):
     net, hp = load_network(trained_dir / "models/model.ckpt")
-    assert hp["n_classes"] == 12 and net(torch.zeros(2, 1, 40, 101)).shape == (2, 12)
+    assert hp["n_classes"] == 12 and net(torch.zeros(2, 1, 40, 51)).shape == (2, 12)
     assert not net.training  # ready for inference: dropout off, batch norm frozen
 
 

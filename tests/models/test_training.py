@@ -75,8 +75,8 @@ def test_a_small_training_set_trains_enough_steps():
 
 
 def test_the_default_data_keeps_its_epochs():
-    plan = schedule(5891, 696, 12, train_cfg())
-    assert plan.max_epochs == 14 and plan.steer and plan.notes == []
+    plan = schedule(11805, 1378, 12, train_cfg())
+    assert plan.max_epochs == 7 and plan.steer and plan.notes == []
 
 
 def test_a_tiny_validation_split_does_not_steer_and_says_so():
@@ -87,7 +87,8 @@ def test_a_tiny_validation_split_does_not_steer_and_says_so():
 
 def test_limit_train_batches_counts_in_the_schedule():
     assert schedule(6400, 600, 10, train_cfg(), limit_batches=10).max_epochs == 50
-    assert schedule(6400, 600, 10, train_cfg(), limit_batches=0.5).max_epochs == 14
+    # 50 steps an epoch: 10 epochs reach min_steps, more than keywords' max_epochs of 7
+    assert schedule(6400, 600, 10, train_cfg(), limit_batches=0.5).max_epochs == 10
 
 
 def test_train_stage_follows_the_small_data_schedule_and_says_why(features_dir, caplog):

@@ -95,8 +95,10 @@ def intervals(
     n = len(y)
     ci = binomtest(int((y == pred).sum()), n).proportion_ci(0.95, method="wilson")
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n, size=(resamples, n))
-    f1s = [macro_f1(y[i], pred[i], n_classes) for i in draws]
+    f1s = []
+    for _ in range(resamples):  # one resample at a time: memory flat in the test size
+        i = rng.integers(0, n, size=n)
+        f1s.append(macro_f1(y[i], pred[i], n_classes))
     low, high = np.percentile(f1s, [2.5, 97.5])
     return {
         "accuracy_ci95": [round(float(ci.low), 4), round(float(ci.high), 4)],
