@@ -189,9 +189,7 @@ class ShardDataset(Dataset):
 
     def __init__(self, split: ShardedSplit) -> None:
         self.split = split
-        self.starts = [0]
-        for n in split.sizes:
-            self.starts.append(self.starts[-1] + n)
+        self.starts = [start for start, _ in split.bounds()]
         self.cached: tuple[int, torch.Tensor] | None = None
 
     def __len__(self) -> int:
