@@ -1,18 +1,36 @@
 # `make run` and `make test` are all a fresh clone needs: each sets up .venv first.
 VENV   := .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
+# torch as requirements.lock pins it: PyPI's torchaudio links against PyPI's (CUDA) torch,
+# which runs on the CPU too. `make lock TORCH=...` moves it.
+TORCH  ?= 2.14.1
+# Folders of wheels this machine keeps on disk (PyTorch and its CUDA libraries): uv takes
+# the locked versions from there instead of downloading them; elsewhere (none found) it
+# downloads the same versions from PyPI.
+WHEELS ?= $(wildcard /opt/pypi-more/files /opt/pypi/files)
+FIND_LINKS := $(foreach d,$(WHEELS),--find-links $(d))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-fast params params-check bench bench-serve bench-labels bench-scaling bench-sweep test-assets lint clean
+.PHONY: setup lock run test test-fast params params-check bench bench-serve bench-labels bench-scaling bench-sweep test-assets lint clean
 
-$(STAMP): pyproject.toml
+# uv installs the exact versions of requirements.lock (pyproject.toml resolved, dev extra
+# included) in seconds; pip only bootstraps uv into the venv.
+$(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'uv>=0.5'
+	$(UV) pip sync --quiet --python $(PY) $(FIND_LINKS) requirements.lock
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
-setup: $(STAMP)          ## create .venv and install mlcycle with its dependencies
+setup: $(STAMP)          ## create .venv and install mlcycle with its locked dependencies
+
+lock: setup              ## re-resolve requirements.lock after changing pyproject.toml's dependencies
+	echo 'torch==$(TORCH)' > $(VENV)/torch-pin.txt
+	$(UV) pip compile --quiet --python $(PY) $(FIND_LINKS) --extra dev -c $(VENV)/torch-pin.txt \
+		--no-header --output-file requirements.lock pyproject.toml
 
 run: setup               ## run the default pipeline (dvc repro)
 	dvc repro
@@ -30,7 +48,7 @@ params-check: setup      ## fail if params.yaml differs from the composition of 
 	$(PY) -m mlcycle.config --check
 
 bench: setup             ## featurize throughput vs librosa, training samples/s
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(UV) pip install --quiet --python $(PY) $(FIND_LINKS) -c requirements.lock -e '.[bench]'
 	$(PY) benchmarks/featurize_throughput.py
 
 bench-serve: setup       ## mlcycle serve vs a naive server at 1, 8, 32 clients (needs make run)

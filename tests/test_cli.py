@@ -1,5 +1,6 @@
 """The installed `mlcycle` command."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -28,8 +29,19 @@ def test_run_help_lists_every_stage():
 
 def test_run_a_stage_with_overrides(trained_dir, tmp_path):
     shutil.copytree(trained_dir, tmp_path, dirs_exist_ok=True)
-    done = mlcycle("run", "gate", "scope.targets.accuracy.min=0.0", cwd=tmp_path)
-    assert "[gate] accuracy" in done.stderr and (tmp_path / "metrics/gate.json").is_file()
+
+    def accuracy_check(*overrides: str) -> dict:
+        done = mlcycle("run", "gate", *overrides, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "[gate] accuracy" in done.stderr
+        checks = json.loads((tmp_path / "metrics/gate.json").read_text())["checks"]
+        return next(c for c in checks if c["metric"] == "accuracy")
+
+    # the override reaches the stage: the same model passes one target and fails the other
+    low = accuracy_check("scope.targets.accuracy.min=0.0")
+    assert low["target"] == ">= 0.0" and low["verdict"] == "pass"
+    high = accuracy_check("scope.targets.accuracy.min=0.9999")
+    assert high["target"] == ">= 0.9999" and high["verdict"] != "pass"
 
 
 def test_run_reports_a_bad_override_by_name(workdir):

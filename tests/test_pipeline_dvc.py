@@ -21,7 +21,9 @@ from tests.conftest import SMALL
 from tests.dvc_project import GIT, copy_project, sh
 
 pytestmark = pytest.mark.slow
-STAGES = ("collect", "validate", "featurize", "train", "evaluate", "gate", "package")
+STAGES = ("collect", "validate", "featurize", "train", "review", "evaluate", "gate", "package")
+# what may differ between two runs of the same code, params and data: time, not quality
+TIMING = {"train_seconds", "train_samples_per_s"}
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +58,8 @@ def test_repro_runs_every_stage_and_writes_outputs(project, reproduced):
         "metrics/gate.json",
         "models/package/card.json",
         "reports/misclassified.csv",
+        "reports/label_review/label_review.csv",
+        "reports/label_review/index.html",
     ):
         assert (project / out).is_file(), out
     metrics = json.loads((project / "metrics/eval.json").read_text())
@@ -66,6 +70,49 @@ def test_second_repro_is_up_to_date(project, reproduced):
     out = sh(project, "dvc", "repro")
     assert "Running stage" not in out
     assert "up to date" in out
+
+
+def lock_outs(project: Path) -> dict[str, str]:
+    lock = yaml.safe_load((project / "dvc.lock").read_text())["stages"]
+    return {o["path"]: o["md5"] for stage in lock.values() for o in stage.get("outs", [])}
+
+
+def test_forced_repro_beside_a_busy_stage_reproduces_the_committed_metrics(project, reproduced):
+    """Every stage run again (`dvc repro -f`) while a CPU-bound stage process shares the
+    cores: `dvc metrics diff` against the commit shows time only, and every output but
+    those that hold timings is the same file."""
+    committed = lock_outs(project)
+    busy = subprocess.Popen(
+        [sys.executable, "-c", "while True: pass", "-m", "mlcycle.stages.featurize"]
+    )
+    try:
+        out = sh(project, "dvc", "repro", "-f")
+    finally:
+        busy.kill()
+        busy.wait()
+    assert "beside 1 other running mlcycle stage" in out, out
+    diff = json.loads(sh(project, "dvc", "metrics", "diff", "HEAD", "--json", stdout_only=True))
+    gate = json.loads((project / "metrics/gate.json").read_text())
+    latency_checks = {
+        f"checks.{i}.{key}"
+        for i, check in enumerate(gate["checks"])
+        if check["metric"].startswith("latency")
+        for key in ("measured", "interval")
+    }
+    changed = {name for metrics in diff.values() for name in metrics}
+    timing = {n for n in changed if n in TIMING or n.startswith("latency_") or n in latency_checks}
+    assert changed == timing, diff
+    # with timings in them: the metrics files, and the card in the package
+    timed = {"metrics/train.json", "metrics/eval.json", "metrics/gate.json", "models/package"}
+    again = lock_outs(project)
+    assert {p: h for p, h in again.items() if p not in timed} == {
+        p: h for p, h in committed.items() if p not in timed
+    }
+    weights = json.loads((project / "models/package/card.json").read_text())["weights_sha256"]
+    sh(project, "git", "checkout", "HEAD", "--", ".")  # back to the commit, outputs too
+    sh(project, "dvc", "checkout", "--force")
+    card = json.loads((project / "models/package/card.json").read_text())
+    assert card["weights_sha256"] == weights
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +204,7 @@ def test_team_shares_data_models_and_experiments_through_an_s3_remote(
 def test_exp_run_on_train_param_reruns_only_train_and_what_follows(project, reproduced):
     out = sh(project, "dvc", "exp", "run", "-n", "faster", "-S", "train.lr=0.02")
     ran = {s for s in STAGES if f"Running stage '{s}'" in out}
-    assert ran == {"train", "evaluate", "gate", "package"}, out
+    assert ran == {"train", "review", "evaluate", "gate", "package"}, out
     # Hydra composition wrote the override into params.yaml for the experiment.
     assert OmegaConf.load(project / "params.yaml").train.lr == 0.02
     table = sh(project, "dvc", "exp", "show", "--csv")

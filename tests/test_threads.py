@@ -85,3 +85,25 @@ def test_a_stage_logs_its_share_when_it_has_fewer_than_all_cores(
         torch.set_num_threads(before)
     running = neighbours + 1
     assert f"1 torch thread: 4 cores shared by {running} running mlcycle stages" in caplog.text
+
+
+def test_a_pinned_stage_runs_on_the_threads_param_whatever_runs_beside_it(
+    small_workdir, neighbours, monkeypatch, caplog
+):
+    monkeypatch.setenv(threads.ENV, "1")  # the share's override never moves a pinned count
+    before = torch.get_num_threads()
+    seen = []
+    try:
+        with caplog.at_level("INFO", logger="mlcycle"):
+            body = lambda params: seen.append(torch.get_num_threads())  # noqa: E731
+            assert runner.run_stage("train", body, ["threads=3"], pinned=True) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [3]
+    assert "3 torch threads (param threads: results depend on it)" in caplog.text
+    assert f"beside {neighbours} other running mlcycle stages" in caplog.text
+
+
+def test_a_bad_threads_param_is_named(small_workdir, capsys):
+    assert runner.run_stage("train", lambda params: None, ["threads=0"], pinned=True) == 2
+    assert "param threads must be a positive integer, got 0" in capsys.readouterr().err

@@ -287,6 +287,7 @@ class Monitor:
 @dataclass
 class Params:
     seed: int
+    threads: int
     paths: Paths
     task: Task
     collect: Collect

@@ -1,12 +1,16 @@
-"""How many threads a stage may use: its share of the cores, with other stages beside it.
+"""How many threads a stage may use.
 
-`dvc queue start -j N` runs N experiments at once, each stage a `python -m
-mlcycle.stages.<name>` process. With torch's default (one thread per core) in each, N
-processes fight over the same cores and every one of them runs many times slower than
-alone. So a stage counts the mlcycle stages running on the machine (itself included)
-and takes `cores // running` threads (at least one); training recounts at every epoch,
-so a run that outlives its neighbours gets the freed cores back. `MLCYCLE_THREADS=n`
-sets the count instead (e.g. where other, non-mlcycle work shares the machine).
+Two kinds of stage. Where the thread count changes a result — train, review, evaluate and
+package, whose convolutions split their sums between threads, so the count decides the
+last bits of every gradient and of the trained weights — the count is the `threads`
+param, which dvc.lock records (`pin`): beside other stages such a stage runs slower, never
+differently. Where it does not (collect, validate, featurize: their outputs are the same
+for any count, a test holds featurize to it) a stage takes its share of the cores
+(`apply`): `dvc queue start -j N` runs N experiments at once, each stage a `python -m
+mlcycle.stages.<name>` process, so it counts the mlcycle stages running on the machine
+(itself included) and takes `cores // running` threads (at least one).
+`MLCYCLE_THREADS=n` sets that share instead (e.g. where other, non-mlcycle work shares
+the machine); it never changes a pinned count.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ STAGE_MODULE = "mlcycle.stages."
 
 
 class ThreadsError(ValueError):
-    """MLCYCLE_THREADS is not a positive integer."""
+    """MLCYCLE_THREADS, or the `threads` param, is not a positive integer."""
 
 
 def cpu_cores() -> int:
@@ -104,3 +108,31 @@ def apply() -> Share:
     if torch.get_num_threads() != got.threads:
         torch.set_num_threads(got.threads)
     return got
+
+
+@dataclass(frozen=True)
+class Pinned:
+    threads: int  # the `threads` param
+    cores: int
+    neighbours: int  # other mlcycle stages running now
+
+    @property
+    def shared(self) -> bool:
+        """Whether the stage competes for the cores (it runs slower, with the same result)."""
+        return self.neighbours > 0 or self.threads > self.cores
+
+    def __str__(self) -> str:
+        return (
+            f"{self.threads} torch thread{'s' if self.threads > 1 else ''} (param threads: "
+            f"results depend on it) on {self.cores} cores, beside {self.neighbours} other "
+            "running mlcycle stage" + ("s" if self.neighbours != 1 else "")
+        )
+
+
+def pin(n: int) -> Pinned:
+    """Set torch's intra-op threads to `n` (the `threads` param), whatever runs beside."""
+    if n < 1:
+        raise ThreadsError(f"param threads must be a positive integer, got {n}")
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return Pinned(n, cpu_cores(), running_stages() - 1)

@@ -8,11 +8,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import pytorch_lightning as pl
 import soundfile as sf
 import torch
 
 from mlcycle.models.checkpoint import head
-from mlcycle.models.finetune import transfer
+from mlcycle.models.classifier import Classifier
+from mlcycle.models.finetune import FreezeFeatures, transfer
 from mlcycle.models.package import load_package
 from mlcycle.stages import collect, evaluate, featurize, gate, package, train, validate
 from tests.conftest import KEYWORD_LABELS, ROOT, compose_params, run_as_dvc
@@ -46,6 +48,52 @@ def test_transfer_keeps_shared_rows_adds_new_ones_and_drops_the_rest():
     body = {k: v for k, v in net.state_dict().items() if not k.startswith("head.")}
     trained = base.net.state_dict()
     assert body and all(torch.equal(v, trained[k]) for k, v in body.items())
+
+
+def fit_one_epoch(freeze_epochs: int) -> tuple[dict, dict]:
+    """The base package's network before and after one epoch on random clips, with
+    FreezeFeatures(freeze_epochs)."""
+    base = load_package(BASE)
+    torch.manual_seed(0)
+    net, _ = transfer(base, WORDS)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(64, *base.card["preprocessing"]["input_shape"])
+    y = torch.randint(0, len(WORDS), (64,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[FreezeFeatures(net, freeze_epochs)],
+    )
+    model = Classifier(
+        net, len(WORDS), lr=0.01, weight_decay=0.01, label_smoothing=0.0, warmup_fraction=0.1
+    )
+    trainer.fit(model, loader)
+    classifier = {
+        f"{name}.{p}"
+        for name, m in net.named_modules()
+        if m is head(net)
+        for p in dict(m.named_parameters())
+    }
+    return before, net.state_dict(), classifier
+
+
+def changed(before: dict, after: dict, names: set[str], classifier: bool) -> set[bool]:
+    """Whether each trainable tensor of the classifier (or of the rest) changed."""
+    trainable = {k for k in before if k.endswith(("weight", "bias"))}
+    return {not torch.equal(before[k], after[k]) for k in trainable if (k in names) == classifier}
+
+
+def test_freeze_epochs_trains_only_the_classifier_first():
+    before, after, classifier = fit_one_epoch(freeze_epochs=1)
+    assert classifier and changed(before, after, classifier, True) == {True}
+    assert changed(before, after, classifier, False) == {False}  # features frozen
+    before, after, classifier = fit_one_epoch(freeze_epochs=0)
+    assert True in changed(before, after, classifier, False)  # unfrozen: they learn
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +175,19 @@ def test_featurize_refuses_a_feature_config_other_than_the_packages(
     assert run_as_dvc(featurize, ["featurize.audio.n_mels=64"]) == 2
     err = capsys.readouterr().err
     assert "featurize.audio.n_mels=64 (the package has 40)" in err
+
+
+def test_train_refuses_a_network_config_other_than_the_packages(
+    recordings, tmp_path, monkeypatch, capsys
+):
+    own_project(tmp_path, recordings)
+    monkeypatch.chdir(tmp_path)
+    run(collect, validate, featurize)
+    assert run_as_dvc(train, ["model.width=32"]) == 2
+    err = capsys.readouterr().err
+    assert "fine-tuning keeps the package's network" in err
+    assert "model.width=32 (the package has 96)" in err
+    assert not (tmp_path / "models/model.ckpt").exists()
 
 
 def test_non_finite_audio_is_rejected_by_validate_and_refused_by_the_package(

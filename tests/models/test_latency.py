@@ -47,21 +47,26 @@ def clip() -> bytes:
     return buffer.getvalue()
 
 
-def gate(latency: dict[str, float]) -> list[str]:
+def gate(latency: dict[str, float], max_ms: float) -> list[str]:
+    """The verdicts of the keywords scope's latency targets, with the target set to `max_ms`."""
     targets = OmegaConf.to_container(OmegaConf.load(ROOT / "conf/task/keywords.yaml").scope)
     targets = {k: v for k, v in targets["targets"].items() if k.startswith("latency")}
-    assert targets == {"latency_cpu_p95_ms": {"max": 25.0}}, "the keywords scope changed"
+    assert list(targets) == ["latency_cpu_p95_ms"], "the keywords scope changed"
     metrics = {"latency_cpu_p95_ms": latency["cpu_p95"]}
-    return [c["verdict"] for c in check_targets(metrics, targets)]
+    return [c["verdict"] for c in check_targets(metrics, {"latency_cpu_p95_ms": {"max": max_ms}})]
 
 
 def test_cpu_latency_gives_the_same_verdict_alone_and_on_a_busy_machine():
     package = load_package(PACKAGE)
     example = clip()
     alone = latency_ms(package, example, 60)
-    with busy(2 * cpu_cores()):
+    with busy(3 * cpu_cores()):
         loaded = latency_ms(package, example, 60)
-    assert gate(alone) == gate(loaded) == ["pass"], (alone, loaded)
+    # A target just above the model's cost: on the wall time of the busy machine it would
+    # fail (each request waits for the hogs' time slices); on the CPU time it passes.
+    target = 2 * alone["cpu_p95"]
+    assert loaded["p95"] > target, (alone, loaded)
+    assert gate(alone, target) == gate(loaded, target) == ["pass"], (alone, loaded)
     for figures in (alone, loaded):
         assert 0 < figures["cpu_p50"] <= figures["cpu_p95"]
         assert 0 < figures["p50"] <= figures["p95"]

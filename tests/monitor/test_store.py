@@ -2,8 +2,10 @@
 
 import sqlite3
 import time
+import uuid
 
 import pytest
+import sqlalchemy
 
 from mlcycle.monitor.store import LogWriter, StoreError, read_log
 
@@ -28,7 +30,14 @@ def rows(n, start=0):
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/log.db"
-    return request.getfixturevalue("postgres_url")
+    # a database of its own on the session's server, so its rows are this test's alone
+    server = request.getfixturevalue("postgres_url")
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
 
 
 def test_rows_written_by_the_writer_are_read_back(store_url):
@@ -37,7 +46,9 @@ def test_rows_written_by_the_writer_are_read_back(store_url):
         writer.put(row)
     writer.close()
     log = read_log(store_url)
-    assert len(log) >= 250 and set(log["label"]) == {"yes"}
+    # every row once: none lost, none written twice
+    assert sorted(log["request_id"]) == sorted(f"r{i}" for i in range(250))
+    assert set(log["label"]) == {"yes"}
     assert list(read_log(store_url, last=10)["request_id"])[-1] == "r249"
 
 

@@ -33,12 +33,29 @@ def test_no_speaker_is_in_two_splits(collected):
     assert set(valid["split"]) == {"train", "val", "test"}
 
 
-def test_split_of_a_group_never_changes_as_data_grows():
-    groups = [f"spk{i:04d}" for i in range(200)]
-    before = {g: split_of(g, 0.1, 0.15) for g in groups[:50]}
-    assert all(split_of(g, 0.1, 0.15) == s for g, s in before.items())
-    counts = pd.Series([split_of(g, 0.1, 0.15) for g in groups]).value_counts()
-    assert 0.05 < counts["test"] / 200 < 0.25
+def test_split_of_a_group_never_changes_as_data_grows(collected, tmp_path, monkeypatch):
+    """The collection grown by half (60 speakers instead of 40), collected and validated
+    anew: every speaker and file of the first collection keeps its split."""
+    monkeypatch.chdir(tmp_path)
+    grown = [*SMALL, "collect.keywords.speakers=60"]
+    (tmp_path / "params.yaml").write_text(compose_params(grown))
+    assert collect.main([]) == 0 and validate.main([]) == 0
+    before = pd.read_csv(collected / "data/validated/manifest.csv")
+    after = pd.read_csv(tmp_path / "data/validated/manifest.csv")
+    assert after["group"].nunique() > before["group"].nunique()  # it grew
+    groups_before = before.groupby("group")["split"].first()
+    groups_after = after.groupby("group")["split"].first()
+    assert groups_after[groups_before.index].tolist() == groups_before.tolist()
+    same = before.merge(after, on="path", suffixes=("_before", "_after"))
+    assert len(same) > 0.9 * len(before)
+    assert (same["split_before"] == same["split_after"]).all()
+    counts = after["split"].value_counts()
+    assert set(counts.index) == {"train", "val", "test"}
+
+
+def test_split_fractions_follow_the_config():
+    counts = pd.Series([split_of(f"spk{i:04d}", 0.1, 0.15) for i in range(2000)]).value_counts()
+    assert 0.12 < counts["test"] / 2000 < 0.18 and 0.07 < counts["val"] / 2000 < 0.13
 
 
 def test_data_metrics_count_classes_and_rejections(collected):

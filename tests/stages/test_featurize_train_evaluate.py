@@ -1,6 +1,8 @@
 import json
+import re
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -95,3 +97,48 @@ def test_a_file_damaged_after_validation_stops_featurize_by_name(
     err = capsys.readouterr().err
     assert "featurize val: cannot decode" in err and victim in err
     assert not (tmp_path / "data/features/val/index.json").exists()
+
+
+def test_evaluate_writes_slices_reliability_and_worst_slices(trained):
+    """The error-analysis files hold what the predictions say, recomputed here by hand."""
+    m = json.loads((trained / "metrics/eval.json").read_text())
+    predictions = pd.read_csv(trained / "reports/predictions.csv")
+    manifest = pd.read_csv(trained / "data/validated/manifest.csv")
+    frame = predictions.merge(manifest[["path", "accent", "snr_db"]], on="path")
+    assert len(frame) == m["test_examples"]
+
+    slices = pd.read_csv(trained / "reports/slices.csv", keep_default_na=False)
+    assert set(slices["slice"]) >= {"accent", "variant_family", "snr_bucket"}
+    assert (slices["count"] >= 5).all()  # evaluate.min_slice_count
+    assert list(slices["accuracy"]) == sorted(slices["accuracy"])  # worst first
+    for accent, group in frame.groupby("accent"):
+        row = slices[(slices["slice"] == "accent") & (slices["value"] == accent)]
+        if len(group) >= 5:
+            assert row["count"].item() == len(group)
+            assert row["accuracy"].item() == pytest.approx(group["correct"].mean(), abs=1e-4)
+    worst = slices.iloc[0]
+    assert m["worst_slice"]["accuracy"] == worst["accuracy"]
+
+    reliability = pd.read_csv(trained / "plots/reliability.csv")
+    assert reliability["count"].sum() == len(frame)
+    bins = np.clip(np.digitize(frame["confidence"], np.linspace(0, 1, 16)[1:-1]), 0, 14)
+    by_bin = frame.groupby(bins)
+    assert reliability["count"].tolist() == by_bin.size().tolist()
+    assert reliability["accuracy"].tolist() == pytest.approx(
+        by_bin["correct"].mean().tolist(), abs=1e-4
+    )
+    ece = sum(
+        len(g) / len(frame) * abs(g["correct"].mean() - g["confidence"].mean()) for _, g in by_bin
+    )
+    assert m["ece"] == pytest.approx(ece, abs=2e-3)  # from 4-decimal confidences
+
+    page = (trained / "reports/worst_slices.md").read_text()
+    table_rows = [line for line in page.splitlines() if line.startswith(f"| {worst['slice']} |")]
+    assert table_rows[0] == (
+        f"| {worst['slice']} | {worst['value']} | {worst['count']} | {worst['accuracy']:.3f} |"
+    )
+    examples = re.findall(r"^- `([^`]+)`: (\S+) predicted as (\S+) ", page, re.M)
+    wrong = set(zip(frame["path"], frame["label"], frame["predicted"])) - set(
+        zip(frame["path"], frame["label"], frame["label"])
+    )
+    assert examples and set(examples) <= wrong  # every example shown is a real mistake

@@ -2,7 +2,6 @@
 
 fingerprint / resumable: whether an interrupted run's state belongs to this run
 ShardShuffle, EpochSeed: data order and randomness that depend only on (seed, epoch)
-ThreadShare:             torch threads re-sized each epoch to the stage's share of the cores
 EpochReport:             one log line per epoch, samples trained in this process
 schedule:                how long to train on this much data, and whether to early-stop
 """
@@ -21,8 +20,6 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import Sampler
-
-from mlcycle import threads
 
 log = logging.getLogger("mlcycle")
 LAST = "last.ckpt"
@@ -99,17 +96,6 @@ class ShardShuffle(Sampler[int]):
 
     def __len__(self) -> int:
         return math.ceil(self.n / self.world()[1])
-
-
-class ThreadShare(pl.Callback):
-    """At each epoch, torch's threads re-sized to this stage's share of the cores: a run
-    that outlives the stages beside it gets their cores back (mlcycle.threads)."""
-
-    def on_train_epoch_start(self, trainer, _):
-        before = torch.get_num_threads()
-        share = threads.apply()
-        if share.threads != before:
-            log.info("now %s", share)
 
 
 class EpochSeed(pl.Callback):

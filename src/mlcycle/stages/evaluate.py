@@ -112,7 +112,7 @@ def evaluate(params: DictConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("evaluate", evaluate, argv)
+    return run_stage("evaluate", evaluate, argv, pinned=True)
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def package(params: DictConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("package", package, argv)
+    return run_stage("package", package, argv, pinned=True)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def review(params: DictConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("review", review, argv)
+    return run_stage("review", review, argv, pinned=True)
 
 
 if __name__ == "__main__":

@@ -85,8 +85,18 @@ def stage_params(args: list[str]) -> DictConfig:
     return params
 
 
-def run_stage(name: str, body: Callable[[DictConfig], None], argv: list[str] | None = None) -> int:
-    """Run `body(params)` with Hydra overrides from argv; print errors without a traceback."""
+def run_stage(
+    name: str,
+    body: Callable[[DictConfig], None],
+    argv: list[str] | None = None,
+    *,
+    pinned: bool = False,
+) -> int:
+    """Run `body(params)` with Hydra overrides from argv; print errors without a traceback.
+
+    `pinned`: the stage's result depends on torch's thread count, so it runs on the
+    `threads` param's count (which the stage must list in dvc.yaml), not its share of the
+    cores (mlcycle.threads)."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(f"[{name}] %(message)s"))
     log.handlers[:] = [handler]  # one stage's prefix at a time, even when run in-process
@@ -94,7 +104,7 @@ def run_stage(name: str, body: Callable[[DictConfig], None], argv: list[str] | N
     args = sys.argv[1:] if argv is None else argv
     try:
         params = stage_params(args)
-        share = threads.apply()  # its share of the cores, beside other stages
+        share = threads.pin(params.threads) if pinned else threads.apply()
         if share.shared:
             log.info("%s", share)
         body(params)

@@ -29,7 +29,6 @@ from mlcycle.models.training import (
     EpochReport,
     EpochSeed,
     ShardShuffle,
-    ThreadShare,
     fingerprint,
     resumable,
     schedule,
@@ -93,7 +92,7 @@ def train(params: DictConfig) -> None:
         augment=augmentation(params.task.modality, cfg),
     )
     config = OmegaConf.to_container(params, resolve=True)
-    run = {k: config[k] for k in ("seed", "train", "model", "trainer")}
+    run = {k: config[k] for k in ("seed", "threads", "train", "model", "trainer")}
     run["modality"] = params.task.modality
     key = fingerprint(store.files(paths.features, ("train", "val")), run)
     # Stored in the checkpoint so that evaluate and serving rebuild the same network.
@@ -130,7 +129,7 @@ def train(params: DictConfig) -> None:
         dirpath=state, filename="last", save_top_k=1, enable_version_counter=False
     )
     report = EpochReport()
-    callbacks = [latest, EpochSeed(params.seed), report, ThreadShare()]
+    callbacks = [latest, EpochSeed(params.seed), report]
     if plan.steer:
         callbacks += [
             best,
@@ -194,7 +193,7 @@ def train(params: DictConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_stage("train", train, argv)
+    return run_stage("train", train, argv, pinned=True)
 
 
 if __name__ == "__main__":
