@@ -21,7 +21,7 @@ export PYTHONUNBUFFERED := 1
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'uv>=0.5'
-	$(UV) pip sync --quiet --python $(PY) $(FIND_LINKS) requirements.lock
+	$(UV) pip sync --quiet --compile-bytecode --python $(PY) $(FIND_LINKS) requirements.lock
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
@@ -36,7 +36,7 @@ run: setup               ## run the default pipeline (dvc repro)
 	dvc repro
 
 test: setup              ## the whole test suite, end-to-end DVC tests included
-	$(PY) -m pytest -q -m "slow or not slow"
+	$(PY) -m pytest -q -m "slow or not slow" -n 2 --dist loadfile --durations=15
 
 test-fast: setup         ## all but the tests marked slow (DVC end to end, killed training)
 	$(PY) -m pytest -q -m "not slow"

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import mlcycle  # noqa: F401  (first: it sets OMP_WAIT_POLICY before torch loads)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # A collection small enough for seconds, big enough that every split has speakers.

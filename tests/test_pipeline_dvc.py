@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def test_forced_repro_beside_a_busy_stage_reproduces_the_committed_metrics(proje
     finally:
         busy.kill()
         busy.wait()
-    assert "beside 1 other running mlcycle stage" in out, out
+    assert re.search(r"beside [1-9]\d* other running mlcycle stage", out), out
     diff = json.loads(sh(project, "dvc", "metrics", "diff", "HEAD", "--json", stdout_only=True))
     gate = json.loads((project / "metrics/gate.json").read_text())
     latency_checks = {

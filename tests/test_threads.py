@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -45,9 +46,9 @@ def test_stages_running_beside_it_divide_the_cores(neighbours, monkeypatch):
     monkeypatch.delenv(threads.ENV, raising=False)
     monkeypatch.setattr(threads, "cpu_cores", lambda: 8)
     got = threads.share()
-    stages = neighbours + 1  # itself and the others (4 on an otherwise idle machine)
-    assert got == threads.Share(max(1, 8 // stages), 8, stages)
-    if stages == 4:
+    # itself and the three others, and whatever stages other tests run at the same time
+    assert got.stages >= 4 and got == threads.Share(max(1, 8 // got.stages), 8, got.stages)
+    if got.stages == 4:
         assert str(got) == "2 torch threads: 8 cores shared by 4 running mlcycle stages"
     monkeypatch.setattr(threads, "cpu_cores", lambda: 2)
     assert threads.share().threads == 1  # never none
@@ -83,8 +84,9 @@ def test_a_stage_logs_its_share_when_it_has_fewer_than_all_cores(
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
-    running = neighbours + 1
-    assert f"1 torch thread: 4 cores shared by {running} running mlcycle stages" in caplog.text
+    shared = r"1 torch thread: 4 cores shared by (\d+) running mlcycle stages"
+    found = re.search(shared, caplog.text)
+    assert found and int(found.group(1)) >= 4, caplog.text
 
 
 def test_a_pinned_stage_runs_on_the_threads_param_whatever_runs_beside_it(
@@ -101,7 +103,8 @@ def test_a_pinned_stage_runs_on_the_threads_param_whatever_runs_beside_it(
         torch.set_num_threads(before)
     assert seen == [3]
     assert "3 torch threads (param threads: results depend on it)" in caplog.text
-    assert f"beside {neighbours} other running mlcycle stages" in caplog.text
+    found = re.search(r"beside (\d+) other running mlcycle stages", caplog.text)
+    assert found and int(found.group(1)) >= 3, caplog.text
 
 
 def test_a_bad_threads_param_is_named(small_workdir, capsys):
