@@ -248,6 +248,7 @@ class Canary:
     min_requests: int
     failure_threshold: int
     mirror_fraction: float
+    timeout_s: float
     checks: CanaryChecks
 
 
@@ -259,6 +260,8 @@ class Serve:
     batch_wait_ms: float
     max_body_bytes: int
     max_audio_s: float
+    max_decoded_mb: float
+    package_roots: list[str]
     canary: Canary
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mlcycle.models.package import PackageError, load_package
+from mlcycle.models.package import PackageError, load_package, seal
 from tests.conftest import MIN_ACCURACY
 
 
@@ -70,3 +70,59 @@ def test_damaged_package_fails_to_load_with_a_clear_error(packaged, tmp_path, da
         (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(PackageError, match=message.replace("[", r"\[").replace("]", r"\]")):
         load_package(folder)
+
+
+def copy_of(packaged, tmp_path):
+    folder = tmp_path / "package"
+    shutil.copytree(packaged[1] / "models/package", folder)
+    return folder, json.loads((folder / "card.json").read_text())
+
+
+def test_a_card_edited_after_packaging_is_refused(packaged, tmp_path):
+    folder, card = copy_of(packaged, tmp_path)
+    card["metrics"]["accuracy"] = 0.999  # weights untouched: their checksum still matches
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(PackageError, match=r"card.json was changed after packaging"):
+        load_package(folder)
+
+
+def test_an_edited_reference_profile_is_refused(packaged, tmp_path):
+    folder, _ = copy_of(packaged, tmp_path)
+    reference = json.loads((folder / "reference.json").read_text())
+    reference["note"] = "edited"
+    (folder / "reference.json").write_text(json.dumps(reference))
+    with pytest.raises(PackageError, match=r"reference.json does not match"):
+        load_package(folder)
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        # a nested object Hydra would build (and call) while building the network
+        lambda victim, model: {
+            **model,
+            "dropout": {
+                "_target_": "shutil.copyfile",
+                "src": str(victim),
+                "dst": str(victim) + ".copy",
+            },
+        },
+        # a target that is not a network at all
+        lambda victim, model: {
+            "_target_": "shutil.copyfile",
+            "src": str(victim),
+            "dst": str(victim) + ".copy",
+        },
+    ],
+    ids=["nested_target", "foreign_target"],
+)
+def test_loading_a_package_never_runs_code_named_in_its_card(packaged, tmp_path, network):
+    """Even a card sealed again after the edit (the hash is a checksum, not a signature)."""
+    folder, card = copy_of(packaged, tmp_path)
+    victim = tmp_path / "secret.txt"
+    victim.write_text("mine")
+    card["network"]["model"] = network(victim, card["network"]["model"])
+    (folder / "card.json").write_text(json.dumps(seal(folder, card)))
+    with pytest.raises(PackageError, match=r"card.json: network"):
+        load_package(folder)
+    assert not (tmp_path / "secret.txt.copy").exists()

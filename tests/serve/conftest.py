@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from mlcycle.models.checkpoint import build_network
-from mlcycle.models.package import sha256
+from mlcycle.models.package import seal
 from tests.conftest import LEARNT, compose_params, run_as_dvc
 
 MLCYCLE = Path(sys.executable).parent / "mlcycle"
@@ -51,8 +51,8 @@ class Server:
     proc: subprocess.Popen
     log: Path
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+    def client(self, timeout: float = 30) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
 
     def admin(self, path: str, body: dict | None = None) -> httpx.Response:
         with self.client() as c:
@@ -71,6 +71,9 @@ def serving(cwd: Path, *args: str, token: str | None = TOKEN, port: int | None =
     env = {k: v for k, v in os.environ.items() if k != "MLCYCLE_ADMIN_TOKEN"}
     if token:
         env["MLCYCLE_ADMIN_TOKEN"] = token
+    if not any(a.startswith("serve.package_roots=") for a in args):
+        # canaries come from the session's temporary folders, beside cwd
+        args = (*args, f"serve.package_roots=[models,'{cwd.parent}']")
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [MLCYCLE, "serve", "--port", str(port), *args],
@@ -116,16 +119,16 @@ def rewrite_package(folder: Path, weights=None, **card_changes) -> None:
     card = json.loads((folder / "card.json").read_text())
     if weights is not None:
         torch.save(weights, folder / "weights.pt")
-        card["weights_sha256"] = sha256(folder / "weights.pt")
     for key, value in card_changes.items():
         card[key] = value
-    (folder / "card.json").write_text(json.dumps(card))
+    (folder / "card.json").write_text(json.dumps(seal(folder, card)))
 
 
 @pytest.fixture(scope="session")
 def digits_packages(learnt, tmp_path_factory) -> dict[str, Path]:
     """The digits package, and canaries: another good one (seed 1), one with random
-    weights, one that raises on every input, and a keywords one (another task)."""
+    weights, one that raises on every input, one that answers NaN, and a keywords one
+    (another task)."""
     base = learnt("digits")
     root = tmp_path_factory.mktemp("canaries")
     good = root / "seed1"
@@ -150,10 +153,16 @@ def digits_packages(learnt, tmp_path_factory) -> dict[str, Path]:
     shutil.copytree(base / "models/package", raising)
     stats = dict(card["preprocessing"], std=[1.0, 1.0])  # two channels for a 1-channel net
     rewrite_package(raising, preprocessing=stats)
+    nan = root / "nan"  # answers NaN probabilities for every input
+    shutil.copytree(base / "models/package", nan)
+    weights = torch.load(base / "models/package/weights.pt", weights_only=True)
+    bias = [k for k in weights if k.endswith("bias")][-1]
+    weights[bias] = torch.full_like(weights[bias], float("nan"))
+    rewrite_package(nan, weights=weights)
     failed_gate = root / "failed-gate"
     shutil.copytree(good / "models/package", failed_gate)
     rewrite_package(failed_gate, gate=dict(card["gate"], passed=False))
-    packages.update(random=random, raising=raising, failed_gate=failed_gate)
+    packages.update(random=random, raising=raising, nan=nan, failed_gate=failed_gate)
     packages["keywords"] = learnt("keywords") / "models/package"
     return packages
 

@@ -1,6 +1,7 @@
 """Canary rollouts on a real server: promoted when good, rolled back when broken, resumed
 after a restart, inconclusive without traffic."""
 
+import json
 import os
 import re
 import signal
@@ -63,7 +64,7 @@ def test_a_good_canary_climbs_every_step_and_is_promoted(digits_dir, digits_pack
     assert history[-1]["event"] == "promoted"
 
 
-@pytest.mark.parametrize("broken", ["random", "raising"])
+@pytest.mark.parametrize("broken", ["random", "raising", "nan"])
 def test_a_broken_canary_is_rolled_back_and_stable_answers_everyone(
     digits_dir, digits_packages, files, broken
 ):
@@ -81,7 +82,11 @@ def test_a_broken_canary_is_rolled_back_and_stable_answers_everyone(
     assert [h["verdict"] for h in analyses] == ["fail", "fail"]
     assert models["rollout"]["history"][-1]["event"] == "rolled_back"
     assert all(a["model_version"] == stable for a in after)
-    if broken == "raising":
+    # no response and no persisted state holds NaN or infinity
+    persisted = (digits_dir / "models/serving/rollout.json").read_text()
+    for text in (persisted, json.dumps(models), json.dumps(answers)):
+        assert "NaN" not in text and "Infinity" not in text
+    if broken in ("raising", "nan"):
         # every request the canary failed was answered by stable
         assert all(a["model_version"] == stable for a in answers)
         assert "error_rate" in analyses[0]["failed"]

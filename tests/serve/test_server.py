@@ -152,3 +152,57 @@ def test_canary_cli_talks_to_the_server(digits_dir, digits_packages, monkeypatch
         assert done.returncode == 0 and server.models()["rollout"]["status"] == "rolled_back"
         again = subprocess.run([*run, "promote"], env=env, capture_output=True, text=True)
         assert again.returncode == 1 and "no canary" in again.stderr
+
+
+def encoded(samples, rate, fmt, subtype=None) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def test_odd_rates_compressed_bombs_and_huge_bodies_are_answered_at_once(learnt):
+    """Every input's cost is bounded before it is decoded: a 10-sample clip at a rate with
+    no cheap ratio to 16 kHz is answered (it once took 9.6 s and 4.7 GB), a FLAC that
+    would decode to 100 MB is refused from its header, and a body over the limit gets a
+    413 the client can read (not a connection reset)."""
+    folder = learnt("keywords")
+    package = load_package(folder / "models/package")
+    clip, rate = sf.read(split_files(folder, "test", 1)[0], dtype="float32")
+    bomb = encoded(np.zeros((192_000 * 16, 8), np.int16), 192_000, "FLAC")  # 16 s, 8 ch
+    assert len(bomb) < 1_000_000  # a small body
+    with serving(folder, token=None) as server, server.client(timeout=20) as client:
+        for odd in (15_999, 44_101):
+            tiny = encoded(np.full(10, 0.1, np.float32), odd, "WAV", "FLOAT")
+            r = client.post("/v1/predict", content=tiny, headers={"Content-Type": "audio/wav"})
+            assert r.status_code == 200, r.text
+        for fmt, mime in (("FLAC", "audio/flac"), ("OGG", "audio/ogg")):
+            body = encoded(clip, rate, fmt)
+            r = client.post("/v1/predict", content=body, headers={"Content-Type": mime})
+            assert r.status_code == 200, r.text
+            expected = package.predict_proba([body])[0].tolist()
+            got = [r.json()["probabilities"][label] for label in package.labels]
+            assert np.allclose(got, expected, atol=1e-4)
+        r = client.post("/v1/predict", content=bomb, headers={"Content-Type": "audio/flac"})
+        assert r.status_code == 413 and r.json()["error"] == "too_large", r.text
+        assert "serve.max_decoded_mb" in r.json()["detail"]
+        rates = encoded(np.zeros(100, np.int16), 500, "WAV")
+        r = client.post("/v1/predict", content=rates, headers={"Content-Type": "audio/wav"})
+        assert r.status_code == 422 and r.json()["error"] == "sample_rate", r.text
+        for huge in (encoded(np.zeros(19_000_000 // 2, np.int16), 16000, "WAV"), bytes(64 << 20)):
+            r = client.post("/v1/predict", content=huge, headers={"Content-Type": "audio/wav"})
+            assert r.status_code == 413 and r.json()["error"] == "too_large", r.text
+        r = client.post(
+            "/v1/predict",
+            content=b"--x\r\nnot a part",
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        )
+        assert r.status_code == 400 and r.json()["error"] in ("bad_multipart", "no_file")
+        assert client.get("/readyz").status_code == 200
+
+
+def test_the_admin_api_loads_packages_only_from_the_package_roots(digits_dir, digits_packages):
+    outside = str(digits_packages["good"])  # a readable package, not under the roots
+    with serving(digits_dir, "serve.package_roots=[models]") as server:
+        r = server.admin("/admin/canary", {"package": outside})
+        assert r.status_code == 403 and "serve.package_roots" in r.json()["detail"]
+        assert server.models()["canary"] is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import soxr
 import torch
 import torchaudio
 
@@ -31,6 +32,15 @@ def loudest_window(x: torch.Tensor, length: int) -> torch.Tensor:
     return x[start : start + length]
 
 
+def resample(x: torch.Tensor, rate: int, to: int) -> torch.Tensor:
+    """1-D float32 audio from `rate` to `to` Hz with libsoxr, in time and memory linear in
+    the clip whatever the two rates. (torchaudio's polyphase kernel has (to/g) x (rate/g)
+    taps, g = gcd: 15,999 -> 16,000 Hz builds 256 million of them, 9.6 s and 4.7 GB for
+    ten samples.)"""
+    out = soxr.resample(x.numpy(), rate, to, quality="HQ")
+    return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
+
+
 def fit_length(
     samples: np.ndarray | torch.Tensor, sample_rate: int, cfg: AudioFeatures
 ) -> torch.Tensor:
@@ -41,7 +51,7 @@ def fit_length(
     if x.ndim != 1:
         raise ValueError(f"expected (channels, samples) audio, got shape {tuple(x.shape)}")
     if sample_rate != cfg.sample_rate:
-        x = torchaudio.functional.resample(x, sample_rate, cfg.sample_rate)
+        x = resample(x, sample_rate, cfg.sample_rate)
     n = cfg.num_samples
     if x.numel() > n:
         x = loudest_window(x, n)

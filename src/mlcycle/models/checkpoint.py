@@ -14,13 +14,45 @@ class CheckpointError(ValueError):
     """The checkpoint is missing, corrupt or does not match its network config."""
 
 
+# The networks a checkpoint or package may name: loading one builds only these, with plain
+# values for arguments (never a nested `_target_`), so a card edited by hand cannot make
+# Hydra import and call anything else. A network of your own: add its `_target_` here.
+NETWORKS = (
+    "mlcycle.models.dscnn.DSCNN",
+    "mlcycle.models.cnn.SmallCNN",
+    "mlcycle.models.resnet.TinyResNet",
+)
+PLAIN = (str, int, float, bool, type(None))
+
+
+class NetworkRefused(ValueError):
+    """A network config names code that is not one of NETWORKS, or nests objects."""
+
+
 def build_network(spec: dict) -> nn.Module:
-    """The network that `spec` describes: {"model": {_target_...}, "n_classes", "in_channels"}."""
+    """The network that `spec` describes: {"model": {_target_...}, "n_classes", "in_channels"}.
+
+    NetworkRefused unless `_target_` is one of NETWORKS and every other value is plain
+    (numbers, strings, booleans, or lists of them)."""
+    model = spec.get("model")
+    if not isinstance(model, dict) or model.get("_target_") not in NETWORKS:
+        target = model.get("_target_") if isinstance(model, dict) else model
+        raise NetworkRefused(f"network {target!r} is not one of mlcycle's networks {NETWORKS}")
+    for key, value in model.items():
+        values = value if isinstance(value, list) else [value]
+        if key != "_target_" and (
+            key.startswith("_") or not all(isinstance(v, PLAIN) for v in values)
+        ):
+            raise NetworkRefused(f"network argument {key!r} must be a plain value, got {value!r}")
+    for key in ("n_classes", "in_channels"):
+        if not isinstance(spec.get(key), int):
+            raise NetworkRefused(f"network {key} must be an integer, got {spec.get(key)!r}")
     return instantiate(
-        spec["model"],
+        model,
         n_classes=spec["n_classes"],
         in_channels=spec["in_channels"],
         _convert_="all",
+        _recursive_=False,
     )
 
 

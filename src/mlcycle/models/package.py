@@ -4,6 +4,11 @@ weights.pt is a plain state dict (loaded with ``weights_only=True``: no code is 
 card.json holds everything else needed to rebuild the exact preprocessing and network, plus
 the evaluation, the gate result and the provenance of the data.
 
+A package is data: loading one never runs code named in it. Its network is one of the
+networks mlcycle ships (checkpoint.NETWORKS, no nested objects), and `card_sha256` covers
+the card itself, the weights (`weights_sha256`) and the reference profile, so a package
+edited by hand after packaging is refused naming the file.
+
 A Package is also what evaluate measures (Package.from_checkpoint), so the latency the
 gate checks is that of the prediction path serving runs.
 """
@@ -27,11 +32,20 @@ from mlcycle.atomic import write_json_atomic
 from mlcycle.features.featurizer import Featurizer
 from mlcycle.features.registry import from_stats
 from mlcycle.features.store import FeatureStats
-from mlcycle.models.checkpoint import build_network, load_network
+from mlcycle.models.checkpoint import NetworkRefused, build_network, load_network
 
 FORMAT = 1
 CARD, WEIGHTS, REFERENCE = "card.json", "weights.pt", "reference.json"
-REQUIRED = ("format", "task", "modality", "labels", "preprocessing", "network", "weights_sha256")
+REQUIRED = (
+    "format",
+    "task",
+    "modality",
+    "labels",
+    "preprocessing",
+    "network",
+    "weights_sha256",
+    "card_sha256",
+)
 
 
 class PackageError(ValueError):
@@ -40,6 +54,22 @@ class PackageError(ValueError):
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def card_hash(card: dict[str, Any]) -> str:
+    """The sha256 of the card's content, its own `card_sha256` left out."""
+    content = {k: v for k, v in card.items() if k != "card_sha256"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def seal(folder: str | Path, card: dict[str, Any]) -> dict[str, Any]:
+    """`card` with the hashes of the folder's weights and reference and of itself: what
+    load_package checks. Whoever changes a package on purpose seals it again."""
+    folder = Path(folder)
+    card = {**card, "weights_sha256": sha256(folder / WEIGHTS)}
+    if (folder / REFERENCE).is_file():
+        card["reference_sha256"] = sha256(folder / REFERENCE)
+    return {**card, "card_sha256": card_hash(card)}
 
 
 @dataclass
@@ -100,10 +130,9 @@ class Package:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         torch.save(self.net.state_dict(), staging / WEIGHTS)
-        card = {"format": FORMAT, **self.card, "weights_sha256": sha256(staging / WEIGHTS)}
-        write_json_atomic(staging / CARD, card)
         if self.reference is not None:
             write_json_atomic(staging / REFERENCE, self.reference)
+        write_json_atomic(staging / CARD, seal(staging, {"format": FORMAT, **self.card}))
         shutil.rmtree(out, ignore_errors=True)
         staging.rename(out)
 
@@ -150,19 +179,29 @@ def load_package(folder: str | Path) -> Package:
         raise PackageError(f"{card_path} lacks {missing}")
     if card["format"] != FORMAT:
         raise PackageError(f"{card_path}: package format {card['format']}, expected {FORMAT}")
+    if card_hash(card) != card["card_sha256"]:
+        raise PackageError(
+            f"{card_path} was changed after packaging: its content does not match its "
+            "card_sha256 (repackage it, or seal it again with mlcycle.models.package.seal)"
+        )
     if sha256(weights_path) != card["weights_sha256"]:
         raise PackageError(f"{weights_path} is corrupted: its sha256 does not match card.json")
+    reference_path = folder / REFERENCE
+    if reference_path.is_file() and sha256(reference_path) != card.get("reference_sha256"):
+        raise PackageError(f"{reference_path} does not match the reference_sha256 of card.json")
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         net = build_network(card["network"])
         net.load_state_dict(state)
         featurizer = from_stats(card["preprocessing"])
+    except NetworkRefused as e:
+        raise PackageError(f"{card_path}: {e}") from None
     except (RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as e:
         raise PackageError(f"cannot rebuild the model from {folder}: {e}") from None
     reference = None
-    if (folder / REFERENCE).is_file():
+    if reference_path.is_file():
         try:
-            reference = json.loads((folder / REFERENCE).read_text())
+            reference = json.loads(reference_path.read_text())
         except json.JSONDecodeError as e:
-            raise PackageError(f"{folder / REFERENCE} is not valid JSON: {e}") from None
+            raise PackageError(f"{reference_path} is not valid JSON: {e}") from None
     return Package(card, net.eval(), featurizer, reference)

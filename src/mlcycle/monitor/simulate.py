@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-import torchaudio
 from PIL import Image
 
 from mlcycle.data.audio_io import read_audio
+from mlcycle.features.audio import resample
 
 AUDIO_SHIFTS, IMAGE_SHIFTS = {"noise", "gain", "pitch"}, {"dark", "rotate"}
 BODY_SHIFTS = {"empty", "damaged"}
@@ -48,7 +48,7 @@ def shift_audio(data: bytes, shifts: dict[str, float], rng: np.random.Generator)
     samples, rate = read_audio(data)
     x = torch.from_numpy(samples)
     if "pitch" in shifts:  # resample to fewer samples, play at the same rate
-        x = torchaudio.functional.resample(x, rate, int(rate / shifts["pitch"]))
+        x = torch.stack([resample(c, rate, int(rate / shifts["pitch"])) for c in x])
     x = x.numpy()
     if "gain" in shifts:
         x = x * 10 ** (shifts["gain"] / 20)

@@ -51,8 +51,12 @@ def admin_router(server: ModelServer, token: str) -> APIRouter:
 
     @router.post("")
     async def start(body: CanaryStart) -> dict[str, Any]:
+        from mlcycle.serve.app import PackageOutsideRoots
+
         try:
             await server.start_canary(body.package, body.force)
+        except PackageOutsideRoots as e:
+            raise HTTPException(403, str(e)) from None
         except PackageError as e:
             raise HTTPException(422, f"cannot load {body.package}: {e}") from None
         except (PermissionError, RuntimeError) as e:

@@ -15,6 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,14 +31,23 @@ from mlcycle.serve import inputs, routing
 from mlcycle.serve.admin import admin_router
 from mlcycle.serve.canary import PROGRESSING, PROMOTED, ROLLED_BACK, CanaryController, Outcome
 from mlcycle.serve.metrics import ServerMetrics
-from mlcycle.serve.models import Deployed, deploy
+from mlcycle.serve.models import Deployed, checked, deploy
 from mlcycle.serve.recorder import PredictionRecorder
 
 log = logging.getLogger("mlcycle.serve")
+
+
+class PackageOutsideRoots(PermissionError):
+    """The admin API was asked to load a package from outside serve.package_roots."""
+
+
 TICK_S = 1.0  # how often a time-based analysis interval is looked at
 # Bodies up to this size are decoded on the event loop (a 1 s WAV in ~0.1 ms: less than
 # handing it to a thread costs); larger ones in a worker thread, not to stall the loop.
 INLINE_DECODE_BYTES = 256_000
+# An oversized body is read to its end (and dropped) up to this much, so that the client
+# can read the 413; beyond it the connection is closed.
+DRAIN_BYTES = 128 * 2**20
 
 
 class ModelServer:
@@ -175,6 +185,11 @@ class ModelServer:
             raise RuntimeError(
                 f"canary {self.canary.version} is still rolling out: promote or roll it back"
             )
+        roots = [Path(root).resolve() for root in self.serve.package_roots]
+        if not any(Path(path).resolve().is_relative_to(root) for root in roots):
+            raise PackageOutsideRoots(
+                f"{path} is not under serve.package_roots {list(self.serve.package_roots)}"
+            )
         candidate = await asyncio.to_thread(deploy, path, self.serve, self.metrics)
         why = refusal(self.stable.package, candidate.package)
         if why and not force:
@@ -215,6 +230,7 @@ class ModelServer:
             return JSONResponse(
                 {"error": e.reason, "detail": e.detail, "request_id": request_id},
                 status_code=e.status,
+                headers={"Connection": "close"} if e.status == 413 else None,
             )
         route = routing.route(key, self.weight) if self.canary is not None else "stable"
         model = self.canary if route == "canary" else self.stable
@@ -274,11 +290,18 @@ class ModelServer:
     def _mirror(self) -> bool:
         return random.random() < self.serve.canary.mirror_fraction
 
+    async def _submit(self, model: Deployed, route: str, decoded: Any) -> list[float]:
+        """The model's output; a canary (or its shadow) that takes longer than
+        serve.canary.timeout_s has failed (TimeoutError), and stable answers instead."""
+        if route == "stable":
+            return await model.batcher.submit(decoded)
+        return await asyncio.wait_for(model.batcher.submit(decoded), self.serve.canary.timeout_s)
+
     async def _run(self, model: Deployed, route: str, decoded: Any) -> list[float] | None:
         """The model's probabilities, or None if it raised; the outcome is recorded."""
         start = time.perf_counter()
         try:
-            probs = await model.batcher.submit(decoded)
+            probs = checked(await self._submit(model, route, decoded))
         except Exception as e:  # a broken model must not take the request down with it
             self.metrics.model_failures.labels(model.version, route).inc()
             log.warning("model %s failed on a %s request: %s", model.version, route, e)
@@ -301,7 +324,7 @@ class ModelServer:
             return
         start = time.perf_counter()
         try:
-            probs = await canary.batcher.submit(decoded)
+            probs = checked(await self._submit(canary, "shadow", decoded))
         except Exception:
             self.metrics.model_failures.labels(canary.version, "shadow").inc()
             self.controller.record(Outcome("shadow", True, time.perf_counter() - start))
@@ -363,20 +386,30 @@ class ModelServer:
         }
 
 
+async def too_large(request: Request, detail: str) -> inputs.BadInput:
+    """The 413 for an oversized body, after reading (and dropping) the rest of it, up to
+    DRAIN_BYTES: a client sends its whole body before it reads the answer, and a server
+    that closes the connection first leaves it with a reset instead of the 413."""
+    drained = 0
+    async for chunk in request.stream():
+        drained += len(chunk)
+        if drained > DRAIN_BYTES:
+            break
+    return inputs.BadInput(413, "too_large", detail)
+
+
 async def read_body(request: Request, limit: int) -> tuple[bytes, str | None]:
     """The uploaded file's bytes and Content-Type: the raw body, or multipart field 'file'."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise inputs.BadInput(
-            413, "too_large", f"body of {declared} bytes exceeds serve.max_body_bytes={limit}"
-        )
+        detail = f"body of {declared} bytes exceeds serve.max_body_bytes={limit}"
+        raise await too_large(request, detail)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise inputs.BadInput(
-                413, "too_large", f"body exceeds serve.max_body_bytes={limit} bytes"
-            )
+            detail = f"body exceeds serve.max_body_bytes={limit} bytes"
+            raise await too_large(request, detail)
         chunks.append(chunk)
     body = b"".join(chunks)
     content_type = request.headers.get("content-type")

@@ -83,33 +83,46 @@ def decode(data: bytes, modality: str, limits: Any, max_pixels: int | None = Non
     return decode_audio(data, limits) if modality == "audio" else decode_image(data, max_pixels)
 
 
-def too_long_compressed(data: bytes, limits: Any) -> None:
-    """Refuse compressed audio whose header says it is too long, before decoding it: a
-    10 MB FLAC or OGG body can hold hours."""
+def check_header(data: bytes, limits: Any) -> None:
+    """Refuse audio from its header, before a sample is decoded: the rate, the length and
+    the decoded size (frames x channels x 4 bytes). A 10 MB FLAC or OGG body can hold
+    hours, or 384 kHz x 8 channels that decode to hundreds of MB."""
     try:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return  # read_audio names what is wrong
-    if info.samplerate > 0 and info.frames / info.samplerate > limits.max_audio_s:
+    check_rate(info.samplerate)
+    if info.frames / info.samplerate > limits.max_audio_s:
         raise BadInput(
             422,
             "too_long",
             f"audio of {info.frames / info.samplerate:.1f} s is longer than "
             f"serve.max_audio_s={limits.max_audio_s}",
         )
+    decoded_mb = info.frames * info.channels * 4 / 1e6
+    if decoded_mb > limits.max_decoded_mb:
+        raise BadInput(
+            413,
+            "too_large",
+            f"audio of {info.channels} channels x {info.frames} frames would decode to "
+            f"{decoded_mb:.0f} MB, over serve.max_decoded_mb={limits.max_decoded_mb}",
+        )
 
 
-def decode_audio(data: bytes, limits: Any) -> tuple[np.ndarray, int]:
-    if not data.startswith(b"RIFF"):  # WAV decodes at memory speed; compressed audio may not
-        too_long_compressed(data, limits)
-    try:
-        samples, rate = read_audio(data)
-    except AudioDecodeError as e:
-        raise BadInput(422, "undecodable", f"cannot decode audio: {e}") from None
+def check_rate(rate: int) -> None:
     if not MIN_RATE <= rate <= MAX_RATE:
         raise BadInput(
             422, "sample_rate", f"sample rate {rate} Hz is outside {MIN_RATE}-{MAX_RATE} Hz"
         )
+
+
+def decode_audio(data: bytes, limits: Any) -> tuple[np.ndarray, int]:
+    check_header(data, limits)
+    try:
+        samples, rate = read_audio(data)
+    except AudioDecodeError as e:
+        raise BadInput(422, "undecodable", f"cannot decode audio: {e}") from None
+    check_rate(rate)
     if samples.shape[1] == 0:
         raise BadInput(422, "empty", "the audio holds no samples")
     if samples.shape[1] / rate > limits.max_audio_s:

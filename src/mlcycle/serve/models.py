@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,18 @@ from mlcycle.serve.metrics import ServerMetrics
 from mlcycle.threads import cpu_cores
 
 THREADED_BATCH = 4  # batches this large or larger use all cores
+
+
+class ModelFailure(RuntimeError):
+    """A model answered with something that is not a probability vector (NaN, inf, ...)."""
+
+
+def checked(probs: list[float]) -> list[float]:
+    """`probs` if it is a finite probability vector; ModelFailure otherwise. Only such an
+    answer reaches a client, a log row or the rollout's analysis."""
+    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probs) or abs(sum(probs) - 1) > 1e-3:
+        raise ModelFailure("the model's output is not a finite probability vector")
+    return probs
 
 
 @dataclass
