@@ -261,6 +261,9 @@ class Serve:
     max_body_bytes: int
     max_audio_s: float
     max_decoded_mb: float
+    max_queue: int
+    request_timeout_s: float
+    max_connections: int
     package_roots: list[str]
     canary: Canary
 
@@ -279,7 +282,10 @@ class AlertRule:
 class Monitor:
     store: Optional[str]  # sqlite:///<file> | postgresql://...; null: no prediction log
     flush_s: float
+    require_store: bool
     keep_inputs: bool
+    keep_inputs_mb: float
+    keep_inputs_days: float
     window_s: float
     gauges_s: float
     low_confidence: float

@@ -101,3 +101,19 @@ def test_a_log_being_written_can_be_read(tmp_path):
 def test_a_bad_store_url_is_named():
     with pytest.raises(StoreError, match="mysql://x"):
         LogWriter("mysql://x")
+
+
+def test_a_row_the_database_refuses_is_dropped_and_blocks_no_other(store_url):
+    """PostgreSQL refuses a label longer than its column; the rows around it are written."""
+    writer = LogWriter(store_url, flush_s=0.1)
+    batch = rows(20)
+    batch[7]["label"] = "x" * 1000  # String(128)
+    for row in batch:
+        writer.put(row)
+    writer.close()
+    log = read_log(store_url)
+    if store_url.startswith("sqlite"):  # SQLite keeps any length: every row is there
+        assert len(log) == 20 and writer.refused == 0
+        return
+    assert sorted(log["request_id"]) == sorted(f"r{i}" for i in range(20) if i != 7)
+    assert writer.refused == 1 and writer.written == 19

@@ -2,6 +2,8 @@
 
 import asyncio
 import io
+import re
+import time
 
 import httpx
 import numpy as np
@@ -71,3 +73,54 @@ def test_mixed_load_from_32_clients_gives_no_5xx_and_flat_memory(learnt):
     growth = (after - before) / before
     print(f"server RSS {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB ({growth:+.1%})")
     assert growth < 0.10, f"resident memory grew {growth:.1%} over {REQUESTS} requests"
+
+
+BURST_CLIENTS, BURST_EACH = 256, 4
+
+
+async def burst(url: str, good: list[bytes]) -> list[tuple[int, dict, str | None, float]]:
+    """BURST_CLIENTS clients at once, each sending BURST_EACH requests back to back."""
+    results = []
+
+    async def client(i: int) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as c:
+            for j in range(BURST_EACH):
+                body = good[(i + j) % len(good)]
+                start = time.perf_counter()
+                r = await c.post("/v1/predict", content=body, headers={"Content-Type": "image/png"})
+                elapsed = time.perf_counter() - start
+                results.append((r.status_code, r.json(), r.headers.get("retry-after"), elapsed))
+
+    await asyncio.gather(*(client(i) for i in range(BURST_CLIENTS)))
+    return results
+
+
+def test_a_burst_beyond_capacity_is_refused_with_503_and_memory_stays_flat(learnt):
+    folder = learnt("digits")
+    good = [p.read_bytes() for p in split_files(folder, "test", 40)]
+    with serving(folder, "serve.max_queue=16", token=None) as server:
+        process = psutil.Process(server.proc.pid)
+        asyncio.run(burst(server.url, good))  # warm-up
+        before = process.memory_info().rss
+        results = asyncio.run(burst(server.url, good))
+        after = process.memory_info().rss
+        with server.client() as c:
+            metrics = c.get("/metrics").text
+    codes = [code for code, *_ in results]
+    assert set(codes) <= {200, 503} and codes.count(503) > 0 and codes.count(200) > 0
+    for code, answer, retry_after, _ in results:
+        if code == 503:
+            assert answer["error"] == "overloaded" and retry_after == "1"
+        else:
+            assert "label" in answer
+    counted = r'^mlcycle_rejected_inputs_total\{reason="overloaded"\} (\S+)$'
+    refused = re.search(counted, metrics, re.M)  # the warm-up's refusals counted too
+    assert refused and float(refused.group(1)) >= codes.count(503)
+    admitted = sorted(t for code, _, _, t in results if code == 200)
+    p99 = admitted[int(0.99 * (len(admitted) - 1))]
+    print(
+        f"burst of {BURST_CLIENTS}: {codes.count(200)} answered (p99 {p99 * 1000:.0f} ms), "
+        f"{codes.count(503)} refused; RSS {before / 1e6:.0f} -> {after / 1e6:.0f} MB"
+    )
+    assert p99 < 10.0  # within serve.request_timeout_s: nobody waits without bound
+    assert abs(after - before) / before < 0.20

@@ -4,6 +4,7 @@ after a restart, inconclusive without traffic."""
 import json
 import os
 import re
+import shutil
 import signal
 
 import pytest
@@ -134,3 +135,18 @@ def test_a_restarted_server_resumes_the_rollout(digits_dir, digits_packages, fil
         drive(server, files, lambda r: r["status"] == "promoted")
     with serving(digits_dir, *FAST_CANARY) as server:  # and the promotion sticks
         assert server.models()["stable"]["version"] == good
+
+
+def test_a_failed_save_of_the_rollout_never_fails_a_prediction(digits_dir, digits_packages, files):
+    with serving(digits_dir, *FAST_CANARY) as server:
+        started = server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        assert started.status_code == 200, started.text
+        # the rollout's folder becomes a file: every later save of rollout.json fails
+        serving_dir = digits_dir / "models/serving"
+        shutil.move(serving_dir, digits_dir / "serving-moved")
+        serving_dir.write_text("not a folder")
+        answers = traffic(server, files, 120)  # every request answered (traffic asserts 200)
+        models = server.models()
+        later = traffic(server, files, 20, first_key=5_000)  # the ticker and server live on
+    assert len(answers) == 120 and len(later) == 20
+    assert "cannot save the rollout state to" in (models["rollout"]["save_error"] or "")

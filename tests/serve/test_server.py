@@ -206,3 +206,17 @@ def test_the_admin_api_loads_packages_only_from_the_package_roots(digits_dir, di
         r = server.admin("/admin/canary", {"package": outside})
         assert r.status_code == 403 and "serve.package_roots" in r.json()["detail"]
         assert server.models()["canary"] is None
+
+
+def test_an_unreachable_log_database_at_start_serves_without_a_log(learnt):
+    folder = learnt("digits")
+    png = split_files(folder, "test", 1)[0].read_bytes()
+    gone = "monitor.store=postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 1
+    with serving(folder, gone, token=None) as server, server.client() as client:
+        r = client.post("/v1/predict", content=png, headers={"Content-Type": "image/png"})
+        assert r.status_code == 200, r.text
+        assert "mlcycle_prediction_log_up 0.0" in client.get("/metrics").text
+    assert "serving WITHOUT a prediction log" in server.log.read_text()
+    with pytest.raises(AssertionError, match="server exited"):  # configured to refuse
+        with serving(folder, gone, "monitor.require_store=true", token=None):
+            pass

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from mlcycle.monitor.kept_inputs import KeptInputs
 from mlcycle.monitor.stats import COLUMNS
 
 log = logging.getLogger("mlcycle.monitor")
@@ -40,6 +41,10 @@ PREDICTIONS = sa.Table(
     *[sa.Column(name, sa.String(32) if name == "mode" else sa.Float) for name in COLUMNS],
 )
 FIELDS = [c.name for c in PREDICTIONS.columns if c.name != "id"]
+
+
+# What a database answers when it refuses a row's values (not when it cannot be reached).
+REFUSED = (sa.exc.DataError, sa.exc.IntegrityError)
 
 
 class StoreError(RuntimeError):
@@ -128,8 +133,9 @@ class LogWriter:
         flush_s: float = 1.0,
         capacity: int = 100_000,
         max_body_bytes: int = 256_000_000,
+        kept: KeptInputs | None = None,
     ) -> None:
-        self.url, self.flush_s = url, flush_s
+        self.url, self.flush_s, self.kept = url, flush_s, kept
         self.max_body_bytes, self.body_bytes = max_body_bytes, 0
         self.lock = threading.Lock()
         self.engine = create(url)
@@ -137,6 +143,7 @@ class LogWriter:
         self.dropped = 0
         self.written = 0
         self.failures = 0
+        self.refused = 0  # rows the database refused (dropped, not retried)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self.thread.start()
@@ -189,22 +196,49 @@ class LogWriter:
             with self.lock:
                 self.body_bytes -= len(body)
             try:
-                Path(row["input_file"]).parent.mkdir(parents=True, exist_ok=True)
-                Path(row["input_file"]).write_bytes(body)
+                if self.kept is not None:
+                    self.kept.write(row["input_file"], body)
+                else:
+                    Path(row["input_file"]).parent.mkdir(parents=True, exist_ok=True)
+                    Path(row["input_file"]).write_bytes(body)
             except OSError as e:  # a full disk loses the input, never the row
                 log.warning("cannot keep input %s: %s", row["input_file"], e)
                 row["input_file"] = None
         try:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    PREDICTIONS.insert(), [{k: row.get(k) for k in FIELDS} for row in rows]
-                )
+            self._insert(rows)
+        except REFUSED:  # the database refuses a row (a value too long): isolate it
+            return self._one_by_one(rows)
         except sa.exc.SQLAlchemyError as e:
             self.failures += 1
             log.warning("prediction log %s: write failed, retrying: %s", self.url, e)
             time.sleep(min(self.flush_s, 1.0))
             return rows[-self.queue.maxsize :]
         self.written += len(rows)
+        return []
+
+    def _insert(self, rows: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(PREDICTIONS.insert(), [{k: row.get(k) for k in FIELDS} for row in rows])
+
+    def _one_by_one(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write `rows` one at a time: a row the database refuses is dropped (counted in
+        `refused`), so it never blocks the rows after it; what a lost connection leaves
+        unwritten is returned for retry."""
+        for i, row in enumerate(rows):
+            try:
+                self._insert([row])
+            except REFUSED as e:
+                self.refused += 1
+                log.warning(
+                    "prediction log %s: dropped request %s, refused: %s",
+                    self.url,
+                    row.get("request_id"),
+                    str(e).splitlines()[0],
+                )
+                continue
+            except sa.exc.SQLAlchemyError:
+                return rows[i:]
+            self.written += 1
         return []
 
     def close(self, timeout: float = 10.0) -> None:

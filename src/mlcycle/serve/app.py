@@ -29,6 +29,7 @@ from mlcycle.monitor.analysis import summarise
 from mlcycle.monitor.store import read_log
 from mlcycle.serve import inputs, routing
 from mlcycle.serve.admin import admin_router
+from mlcycle.serve.batching import Overloaded
 from mlcycle.serve.canary import PROGRESSING, PROMOTED, ROLLED_BACK, CanaryController, Outcome
 from mlcycle.serve.metrics import ServerMetrics
 from mlcycle.serve.models import Deployed, checked, deploy
@@ -69,6 +70,7 @@ class ModelServer:
         self.stable_path = stable_path
         self.stable: Deployed | None = None
         self.canary: Deployed | None = None
+        self.analysing: asyncio.Task | None = None
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
@@ -93,6 +95,7 @@ class ModelServer:
         # stall requests (the p99 tail).
         if self.monitor is not None:
             self.recorder = PredictionRecorder(self.monitor, self.inputs_dir)
+            self.metrics.log_up.set(1 if self.recorder.on else 0)
         gc.collect()
         gc.freeze()
         loop = asyncio.get_running_loop()
@@ -161,8 +164,20 @@ class ModelServer:
 
     # -- rollout --------------------------------------------------------------------
     async def analyse(self) -> None:
-        if self.controller.analyse() is not None:
-            await self.apply_rollout()
+        """Let the controller judge the interval and apply its decision. Never raises, so
+        neither a prediction nor the ticker fails with it (a failed save of the state is
+        the controller's `save_error`, shown on /v1/models)."""
+        try:
+            if self.controller.analyse() is not None:
+                await self.apply_rollout()
+        except Exception:
+            log.exception("rollout analysis failed")
+
+    def _analyse_soon(self) -> None:
+        """Analyse after the response, off the request's path (a promotion drains the old
+        model's queue, which no request should wait for)."""
+        if self.analysing is None or self.analysing.done():
+            self.analysing = asyncio.get_running_loop().create_task(self.analyse())
 
     async def apply_rollout(self) -> None:
         """Make the models match the controller's state after a decision."""
@@ -203,6 +218,27 @@ class ModelServer:
 
     # -- predictions ----------------------------------------------------------------
     async def predict(self, request: Request) -> JSONResponse:
+        """A prediction within the server's capacity and the request's deadline: beyond
+        serve.max_queue admitted requests, or past serve.request_timeout_s, a JSON 503 with
+        Retry-After (what load balancers retry elsewhere), before any decoding."""
+        try:
+            with self.stable.batcher.slot(self.serve.max_queue):
+                timeout = self.serve.request_timeout_s
+                return await asyncio.wait_for(self._predict(request), timeout)
+        except Overloaded as e:
+            return self._unavailable("overloaded", f"the server is at capacity ({e})")
+        except TimeoutError:
+            detail = f"no answer within serve.request_timeout_s={self.serve.request_timeout_s}"
+            return self._unavailable("deadline_exceeded", detail)
+
+    def _unavailable(self, reason: str, detail: str) -> JSONResponse:
+        self.metrics.rejected.labels(reason).inc()
+        self.metrics.requests.labels(self.stable.version, "none", "503").inc()
+        return JSONResponse(
+            {"error": reason, "detail": detail}, status_code=503, headers={"Retry-After": "1"}
+        )
+
+    async def _predict(self, request: Request) -> JSONResponse:
         start = time.perf_counter()
         request_id = uuid.uuid4().hex
         key = request.headers.get("x-request-key") or request_id
@@ -272,7 +308,7 @@ class ModelServer:
         if route == "stable" and self.canary is not None and self._mirror():
             shadow = self._shadow(decoded, answer["label"], request_id, stats)
             asyncio.get_running_loop().create_task(shadow)
-        await self.analyse()
+        self._analyse_soon()
         return JSONResponse(
             {
                 **answer,
@@ -382,6 +418,7 @@ class ModelServer:
                 "failed_intervals": state["failed_intervals"],
                 "last_canary": state["canary"],
                 "history": state["history"],
+                "save_error": self.controller.save_error,
             },
         }
 

@@ -13,6 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 
+class Overloaded(RuntimeError):
+    """Every request slot of a model is taken."""
+
+
 class Batcher:
     """Queue single inputs, run them in batches through `run(inputs) -> outputs`."""
 
@@ -28,8 +32,22 @@ class Batcher:
         self.run, self.max_batch_size, self.wait_s = run, max_batch_size, wait_ms / 1000
         self.on_batch = on_batch
         self.queue: asyncio.Queue = asyncio.Queue()
+        self.admitted = 0  # requests holding a slot (Batcher.slot): decoding, queued, running
         self.task: asyncio.Task | None = None
         self.busy = False  # a batch is running
+
+    @contextlib.contextmanager
+    def slot(self, limit: int):
+        """Hold one of `limit` request slots for the block; Overloaded when none is free.
+        The server takes a slot before it decodes a request, so a burst beyond what the
+        model can answer is refused at once instead of queueing without bound."""
+        if self.admitted >= limit:
+            raise Overloaded(f"{self.admitted} requests already wait for this model")
+        self.admitted += 1
+        try:
+            yield
+        finally:
+            self.admitted -= 1
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._loop())

@@ -13,6 +13,7 @@ change, so a restarted server resumes where it was.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ class CanaryController:
             "history": [],
         }
         self.interval = Interval(clock())
+        self.save_error: str | None = None
 
     # -- persistence ------------------------------------------------------------------
     def load(self) -> bool:
@@ -140,7 +142,15 @@ class CanaryController:
         return True
 
     def save(self) -> None:
-        write_json_atomic(self.path, self.state)
+        """Persist the state; a failure (a full disk, a vanished folder) is kept in
+        `save_error` and logged, and the decision stands in memory: saving must never
+        fail the request or the ticker that triggered it. The next save retries."""
+        try:
+            write_json_atomic(self.path, self.state)
+            self.save_error = None
+        except OSError as e:
+            self.save_error = f"cannot save the rollout state to {self.path}: {e}"
+            logging.getLogger("mlcycle.serve").error("%s", self.save_error)
 
     def log(self, event: str, **figures: Any) -> dict[str, Any]:
         entry = {"time": time.time(), "event": event, "weight": self.state["weight"], **figures}

@@ -62,6 +62,11 @@ class ServerMetrics:
             "Share of request keys routed to the canary (0-1).",
             registry=r,
         )
+        self.log_up = Gauge(
+            "mlcycle_prediction_log_up",
+            "1 while requests are logged to monitor.store, 0 when it was unreachable at start.",
+            registry=r,
+        )
         # `mlcycle monitor`'s figures over the server's own log (monitor.window_s), per
         # model version; `mlcycle monitor --prometheus-rules` writes alert rules over them.
         self.monitor = {

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
-from mlcycle.monitor.store import LogWriter
+from mlcycle.monitor.kept_inputs import KeptInputs
+from mlcycle.monitor.store import LogWriter, StoreError
+
+log = logging.getLogger("mlcycle.serve")
 
 # The logged input's file ending, from its leading bytes.
 ENDINGS = (
@@ -31,7 +35,19 @@ class PredictionRecorder:
 
     def __init__(self, cfg: Any, inputs_dir: str) -> None:
         self.cfg, self.inputs_dir = cfg, Path(inputs_dir)
-        self.writer = LogWriter(cfg.store, cfg.flush_s) if cfg.store else None
+        kept = None
+        if cfg.keep_inputs:
+            kept = KeptInputs(inputs_dir, cfg.keep_inputs_mb, cfg.keep_inputs_days * 86_400)
+        self.writer, self.error = None, None
+        if cfg.store:
+            try:
+                self.writer = LogWriter(cfg.store, cfg.flush_s, kept=kept)
+            except StoreError as e:
+                if cfg.require_store:
+                    raise
+                # serving matters more than its log: answer, and say so (/metrics, the log)
+                self.error = str(e)
+                log.error("%s: serving WITHOUT a prediction log (monitor.require_store)", e)
 
     @property
     def on(self) -> bool:

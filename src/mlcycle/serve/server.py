@@ -40,5 +40,6 @@ def serve(package: str | None, host: str | None, port: int | None, overrides: li
         port=port if port is not None else params.serve.port,
         access_log=False,
         log_level="info",
+        limit_concurrency=params.serve.max_connections,
     )
     return 0
