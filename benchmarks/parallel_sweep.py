@@ -6,10 +6,10 @@ For each job count, in a fresh temporary git copy of the project (the digits tas
 queues the README's 2 x 2 grid (`-S 'model=cnn,resnet' -S 'train.lr=0.005,0.01'`), runs
 the queue with `dvc queue start -j N`, and prints the wall time of the whole sweep and,
 per experiment, its training time, test accuracy, the latency the gate checks (CPU time
-per input) and the wall latency, and the gate's verdict. Each stage sizes its torch
-threads to its share of the cores (mlcycle.threads), so -j 2 should never be slower than
--j 1, and the verdicts should not change. Prints figures; asserts nothing. About 10
-minutes on 2 CPU cores.
+per input) and the wall latency, and the gate's verdict. Train, review, evaluate and
+package run on the `threads` param whatever runs beside them (mlcycle.threads), so the
+accuracies and verdicts must be the same for -j 2 and -j 1; only the times may differ.
+Prints figures; asserts nothing. About 10 minutes on 2 CPU cores.
 """
 
 from __future__ import annotations

@@ -150,3 +150,18 @@ def test_a_failed_save_of_the_rollout_never_fails_a_prediction(digits_dir, digit
         later = traffic(server, files, 20, first_key=5_000)  # the ticker and server live on
     assert len(answers) == 120 and len(later) == 20
     assert "cannot save the rollout state to" in (models["rollout"]["save_error"] or "")
+
+
+def test_a_canary_slower_than_its_deadline_has_failed_and_stable_answers(
+    digits_dir, digits_packages, files
+):
+    """A deadline no model meets (0.1 ms) makes a good canary a hung one, as clients see it."""
+    stable = version(digits_packages["stable"])
+    with serving(digits_dir, *FAST_CANARY, "serve.canary.timeout_s=0.0001") as server:
+        started = server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        assert started.status_code == 200, started.text
+        answers = drive(server, files, lambda r: r["status"] == "rolled_back")
+        models = server.models()
+    assert all(a["model_version"] == stable for a in answers)  # traffic: every one a 200
+    analyses = [h for h in models["rollout"]["history"] if h["event"] == "analysis"]
+    assert analyses and all("error_rate" in h["failed"] for h in analyses)

@@ -9,6 +9,8 @@ any model work, so a bad request never costs a batch slot.
 from __future__ import annotations
 
 import io
+import struct
+import wave
 from typing import Any
 
 import numpy as np
@@ -87,26 +89,42 @@ def check_header(data: bytes, limits: Any) -> None:
     """Refuse audio from its header, before a sample is decoded: the rate, the length and
     the decoded size (frames x channels x 4 bytes). A 10 MB FLAC or OGG body can hold
     hours, or 384 kHz x 8 channels that decode to hundreds of MB."""
-    try:
-        info = sf.info(io.BytesIO(data))
-    except (sf.LibsndfileError, RuntimeError, TypeError):
+    header = header_of(data)
+    if header is None:
         return  # read_audio names what is wrong
-    check_rate(info.samplerate)
-    if info.frames / info.samplerate > limits.max_audio_s:
+    rate, frames, channels = header
+    check_rate(rate)
+    if frames / rate > limits.max_audio_s:
         raise BadInput(
             422,
             "too_long",
-            f"audio of {info.frames / info.samplerate:.1f} s is longer than "
-            f"serve.max_audio_s={limits.max_audio_s}",
+            f"audio of {frames / rate:.1f} s is longer than serve.max_audio_s={limits.max_audio_s}",
         )
-    decoded_mb = info.frames * info.channels * 4 / 1e6
+    decoded_mb = frames * channels * 4 / 1e6
     if decoded_mb > limits.max_decoded_mb:
         raise BadInput(
             413,
             "too_large",
-            f"audio of {info.channels} channels x {info.frames} frames would decode to "
+            f"audio of {channels} channels x {frames} frames would decode to "
             f"{decoded_mb:.0f} MB, over serve.max_decoded_mb={limits.max_decoded_mb}",
         )
+
+
+def header_of(data: bytes) -> tuple[int, int, int] | None:
+    """(rate, frames, channels) from the header alone: the standard library's `wave` for
+    PCM WAV (a fraction of libsndfile's probe, which cost 13 % of the server's CPU), else
+    libsndfile's; None when neither can read one."""
+    if data.startswith(b"RIFF"):
+        try:
+            with wave.open(io.BytesIO(data)) as w:
+                return w.getframerate(), w.getnframes(), w.getnchannels()
+        except (wave.Error, EOFError, ValueError, struct.error):
+            pass  # float or other WAV: libsndfile reads it
+    try:
+        info = sf.info(io.BytesIO(data))
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+    return info.samplerate, info.frames, info.channels
 
 
 def check_rate(rate: int) -> None:
