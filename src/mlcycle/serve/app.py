@@ -36,12 +36,6 @@ from mlcycle.serve.models import Deployed, checked, deploy
 from mlcycle.serve.recorder import PredictionRecorder
 
 log = logging.getLogger("mlcycle.serve")
-
-
-class PackageOutsideRoots(PermissionError):
-    """The admin API was asked to load a package from outside serve.package_roots."""
-
-
 TICK_S = 1.0  # how often a time-based analysis interval is looked at
 # Bodies up to this size are decoded on the event loop (a 1 s WAV in ~0.1 ms: less than
 # handing it to a thread costs); larger ones in a worker thread, not to stall the loop.
@@ -49,6 +43,10 @@ INLINE_DECODE_BYTES = 256_000
 # An oversized body is read to its end (and dropped) up to this much, so that the client
 # can read the 413; beyond it the connection is closed.
 DRAIN_BYTES = 128 * 2**20
+
+
+class PackageOutsideRoots(PermissionError):
+    """The admin API was asked to load a package from outside serve.package_roots."""
 
 
 class ModelServer:
