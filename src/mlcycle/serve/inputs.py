@@ -94,12 +94,7 @@ def check_header(data: bytes, limits: Any) -> None:
         return  # read_audio names what is wrong
     rate, frames, channels = header
     check_rate(rate)
-    if frames / rate > limits.max_audio_s:
-        raise BadInput(
-            422,
-            "too_long",
-            f"audio of {frames / rate:.1f} s is longer than serve.max_audio_s={limits.max_audio_s}",
-        )
+    check_length(frames, rate, limits)
     decoded_mb = frames * channels * 4 / 1e6
     if decoded_mb > limits.max_decoded_mb:
         raise BadInput(
@@ -134,6 +129,15 @@ def check_rate(rate: int) -> None:
         )
 
 
+def check_length(frames: int, rate: int, limits: Any) -> None:
+    if frames / rate > limits.max_audio_s:
+        raise BadInput(
+            422,
+            "too_long",
+            f"audio of {frames / rate:.1f} s is longer than serve.max_audio_s={limits.max_audio_s}",
+        )
+
+
 def decode_audio(data: bytes, limits: Any) -> tuple[np.ndarray, int]:
     check_header(data, limits)
     try:
@@ -143,13 +147,7 @@ def decode_audio(data: bytes, limits: Any) -> tuple[np.ndarray, int]:
     check_rate(rate)
     if samples.shape[1] == 0:
         raise BadInput(422, "empty", "the audio holds no samples")
-    if samples.shape[1] / rate > limits.max_audio_s:
-        raise BadInput(
-            422,
-            "too_long",
-            f"audio of {samples.shape[1] / rate:.1f} s is longer than "
-            f"serve.max_audio_s={limits.max_audio_s}",
-        )
+    check_length(samples.shape[1], rate, limits)  # the header may have lied
     bad = int(np.count_nonzero(~np.isfinite(samples)))
     if bad:
         stats = audio_stats(samples, rate)
