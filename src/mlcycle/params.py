@@ -247,6 +247,7 @@ class Canary:
     interval_s: float
     min_requests: int
     failure_threshold: int
+    max_inconclusive: int
     mirror_fraction: float
     timeout_s: float
     checks: CanaryChecks

@@ -126,3 +126,39 @@ def test_steps_must_be_rising_weights(cfg, tmp_path):
     for steps in ([], [50, 10], [0, 50], [50, 150]):
         with pytest.raises(ValueError, match="serve.canary.steps"):
             CanaryController(OmegaConf.merge(cfg, {"steps": steps}), tmp_path / "r.json")
+
+
+def test_a_weight_set_by_hand_never_falls_at_the_next_pass(controller):
+    controller.start(MODEL)  # steps 10, 50, 100
+    controller.set_weight(70)
+    traffic(controller, 20)
+    assert controller.analyse()["verdict"] == "pass"
+    assert controller.weight == 100  # the next step above 70, not step 2's 50
+    traffic(controller, 20)
+    controller.analyse()
+    assert controller.status == PROMOTED
+
+
+def test_too_many_inconclusive_intervals_in_a_row_roll_the_canary_back(controller, cfg):
+    controller.start(MODEL)
+    for i in range(cfg.max_inconclusive):
+        assert controller.status == PROGRESSING, i
+        controller.clock_.now += 61  # an interval's time passes with too little traffic
+        traffic(controller, 3)
+        assert controller.analyse()["verdict"] == "inconclusive"
+    assert controller.status == ROLLED_BACK
+    assert "inconclusive intervals in a row" in controller.state["history"][-1]["reason"]
+
+
+def test_a_conclusive_interval_resets_the_inconclusive_count(controller, cfg):
+    controller.start(MODEL)
+    for _ in range(cfg.max_inconclusive - 1):
+        controller.clock_.now += 61
+        traffic(controller, 3)
+        controller.analyse()
+    traffic(controller, 20)
+    assert controller.analyse()["verdict"] == "pass"
+    controller.clock_.now += 61
+    traffic(controller, 3)
+    controller.analyse()
+    assert controller.status == PROGRESSING  # one inconclusive since the pass

@@ -105,19 +105,46 @@ def test_a_broken_canary_is_rolled_back_and_stable_answers_everyone(
 
 
 def test_an_interval_without_canary_traffic_is_inconclusive(digits_dir, digits_packages):
-    with serving(digits_dir, *FAST_CANARY, "serve.canary.interval_s=1") as server:
-        server.admin("/admin/canary", {"package": str(digits_packages["good"])})
-        import time
+    """Inconclusive is never a promotion; serve.canary.max_inconclusive of them in a row
+    end the rollout, rolled back."""
+    import time
 
-        deadline = time.time() + 20
+    args = (*FAST_CANARY, "serve.canary.interval_s=1", "serve.canary.max_inconclusive=3")
+    with serving(digits_dir, *args) as server:
+        server.admin("/admin/canary", {"package": str(digits_packages["good"])})
+        first = None
+        deadline = time.time() + 30
         while time.time() < deadline:
             rollout = server.models()["rollout"]
-            if any(h["event"] == "inconclusive" for h in rollout["history"]):
+            if first is None and any(h["event"] == "inconclusive" for h in rollout["history"]):
+                first = rollout
+            if rollout["status"] != "progressing":
                 break
-            time.sleep(0.5)
-    inconclusive = [h for h in rollout["history"] if h["event"] == "inconclusive"]
-    assert inconclusive and inconclusive[0]["canary_requests"] == 0
-    assert rollout["status"] == "progressing" and rollout["weight"] == 50  # no promotion
+            time.sleep(0.3)
+    inconclusive = [h for h in first["history"] if h["event"] == "inconclusive"]
+    assert inconclusive[0]["canary_requests"] == 0
+    assert first["status"] == "progressing" and first["weight"] == 50  # no promotion
+    assert rollout["status"] == "rolled_back", rollout
+    events = [h["event"] for h in rollout["history"]]
+    assert events[-4:] == ["inconclusive"] * 3 + ["rolled_back"]
+
+
+def test_a_manual_promote_survives_a_later_canarys_rollback_and_restarts(
+    digits_dir, digits_packages
+):
+    good, first = version(digits_packages["good"]), version(digits_packages["stable"])
+    with serving(digits_dir, *FAST_CANARY) as server:
+        assert server.admin("/admin/canary", {"package": str(digits_packages["good"])}).is_success
+        promoted = server.admin("/admin/canary/promote")
+        assert promoted.status_code == 200 and promoted.json()["stable"]["version"] == good
+        # the first stable model, now a canary beside the promoted one, then rolled back
+        again = server.admin("/admin/canary", {"package": str(digits_packages["stable"])})
+        assert again.status_code == 200 and again.json()["canary"]["version"] == first
+        assert server.admin("/admin/canary/rollback").status_code == 200
+    with serving(digits_dir, *FAST_CANARY) as server:  # restarted: not --package's model
+        models = server.models()
+    assert models["stable"]["version"] == good and models["canary"] is None
+    assert models["rollout"]["status"] == "rolled_back"
 
 
 def test_a_restarted_server_resumes_the_rollout(digits_dir, digits_packages, files):

@@ -30,7 +30,14 @@ from mlcycle.monitor.store import read_log
 from mlcycle.serve import inputs, routing
 from mlcycle.serve.admin import admin_router
 from mlcycle.serve.batching import Overloaded
-from mlcycle.serve.canary import PROGRESSING, PROMOTED, ROLLED_BACK, CanaryController, Outcome
+from mlcycle.serve.canary import (
+    IDLE,
+    PROGRESSING,
+    PROMOTED,
+    ROLLED_BACK,
+    CanaryController,
+    Outcome,
+)
 from mlcycle.serve.metrics import ServerMetrics
 from mlcycle.serve.models import Deployed, checked, deploy
 from mlcycle.serve.recorder import PredictionRecorder
@@ -73,8 +80,10 @@ class ModelServer:
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
         path = self.stable_path
-        if self.controller.load() and self.controller.status in (PROGRESSING, PROMOTED):
-            path = self.controller.state["stable"]["path"]  # what the rollout left serving
+        if self.controller.load() and self.controller.status != IDLE:
+            # what the rollouts left serving: a promoted model stays stable through a
+            # later canary's rollback, and through every restart
+            path = self.controller.state["stable"]["path"]
             log.info(
                 "resuming the rollout in %s (%s): stable is %s; delete the file to serve %s",
                 self.controller.path,

@@ -1,13 +1,29 @@
 """The canary rollout's controller: steps, analysis intervals, checks, decisions.
 
-No HTTP in here. The server reports each request's outcome (`record`) and asks, on every
-request and once a second, whether an analysis interval is complete (`analyse`). An
-interval ends after `interval_requests` canary requests or `interval_s` seconds. With fewer
-than `min_requests` canary requests it is *inconclusive*: recorded, never a promotion. A
-passing interval moves the weight to the next step (past the last one: promoted); a
-failing one counts, and at `failure_threshold` failures the canary is rolled back to 0 %.
-Every decision is kept with its figures, and the state is written atomically on every
-change, so a restarted server resumes where it was.
+No HTTP in here. The server reports each request's outcome (`record`) and asks, after
+requests and once a second, whether an analysis interval is complete (`analyse`). An
+interval ends after `interval_requests` canary requests or `interval_s` seconds. Every
+decision is kept with its figures, and the state is written atomically on every change
+(a failed write is `save_error`, never an exception), so a restarted server resumes
+where it was.
+
+    state        event                  what follows
+    idle         start                  progressing at steps[0]
+    idle         weight/promote/rollb.  refused (RuntimeError: no canary)
+    progressing  pass                   the next step above the weight (a weight set by
+                                        hand never falls); past the last: promoted
+    progressing  fail                   failed_intervals + 1; at failure_threshold:
+                                        rolled_back
+    progressing  inconclusive           count + 1; at max_inconclusive: rolled_back
+    progressing  weight N (by hand)     progressing at N, a new interval
+    progressing  promote / rollback     promoted / rolled_back
+    progressing  start                  refused (still rolling out)
+    promoted,    start                  progressing at steps[0]
+    rolled_back  weight/promote/rollb.  refused (no canary)
+    any          save fails             the same state in memory, save_error set
+
+A pass or a fail resets the inconclusive count. On restart the server serves the stable
+model the state names (any state but idle) and resumes a progressing canary.
 """
 
 from __future__ import annotations
@@ -183,6 +199,7 @@ class CanaryController:
             weight=self.cfg.steps[0],
             step=0,
             failed_intervals=0,
+            inconclusive_intervals=0,
         )
         self.interval = Interval(self.clock())
         self.log("started", canary=model["version"], forced=model.get("forced", False))
@@ -234,7 +251,14 @@ class CanaryController:
         figures = {"canary_requests": len(canary), "seconds": round(elapsed, 2)}
         if len(canary) < cfg.min_requests:
             decision = self.log("inconclusive", verdict="inconclusive", **figures, checks=[])
+            # as Argo Rollouts ends a run after too many inconclusive measurements: a
+            # rollout nobody can judge does not hold traffic forever
+            inconclusive = self.state.get("inconclusive_intervals", 0) + 1
+            self.state["inconclusive_intervals"] = inconclusive
+            if inconclusive >= cfg.max_inconclusive:
+                self.rollback(f"{inconclusive} inconclusive intervals in a row")
         else:
+            self.state["inconclusive_intervals"] = 0
             checks = run_checks(self.interval, cfg.checks)
             failed = [c["check"] for c in checks if c["passed"] is False]
             verdict = "fail" if failed else "pass"
@@ -245,12 +269,15 @@ class CanaryController:
                 self.state["failed_intervals"] += 1
                 if self.state["failed_intervals"] >= cfg.failure_threshold:
                     self.rollback(f"failed {self.state['failed_intervals']} intervals: {failed}")
-            elif self.state["step"] + 1 < len(cfg.steps):
-                self.state["step"] += 1
-                self.state["weight"] = cfg.steps[self.state["step"]]
-                self.log("step", canary=self.state["canary"]["version"])
             else:
-                self.promote("passed every step")
+                # the next step above the weight now: a weight set by hand never falls
+                higher = [i for i, w in enumerate(cfg.steps) if w > self.state["weight"]]
+                if higher:
+                    self.state["step"] = higher[0]
+                    self.state["weight"] = cfg.steps[higher[0]]
+                    self.log("step", canary=self.state["canary"]["version"])
+                else:
+                    self.promote("passed every step")
         self.interval = Interval(self.clock())
         self.save()
         return decision
