@@ -195,12 +195,11 @@ class LogWriter:
                 continue
             with self.lock:
                 self.body_bytes -= len(body)
+            if self.kept is None:  # nowhere to keep inputs: the row only
+                row["input_file"] = None
+                continue
             try:
-                if self.kept is not None:
-                    self.kept.write(row["input_file"], body)
-                else:
-                    Path(row["input_file"]).parent.mkdir(parents=True, exist_ok=True)
-                    Path(row["input_file"]).write_bytes(body)
+                self.kept.write(row["input_file"], body)
             except OSError as e:  # a full disk loses the input, never the row
                 log.warning("cannot keep input %s: %s", row["input_file"], e)
                 row["input_file"] = None

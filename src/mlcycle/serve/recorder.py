@@ -38,7 +38,7 @@ class PredictionRecorder:
         kept = None
         if cfg.keep_inputs:
             kept = KeptInputs(inputs_dir, cfg.keep_inputs_mb, cfg.keep_inputs_days * 86_400)
-        self.writer, self.error = None, None
+        self.writer = None
         if cfg.store:
             try:
                 self.writer = LogWriter(cfg.store, cfg.flush_s, kept=kept)
@@ -46,7 +46,6 @@ class PredictionRecorder:
                 if cfg.require_store:
                     raise
                 # serving matters more than its log: answer, and say so (/metrics, the log)
-                self.error = str(e)
                 log.error("%s: serving WITHOUT a prediction log (monitor.require_store)", e)
 
     @property
