@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import resource
 import time
 from collections.abc import Iterable
 
@@ -22,24 +23,41 @@ def predict(net: torch.nn.Module, batches: Iterable[torch.Tensor]) -> torch.Tens
     return torch.cat([net(x).softmax(-1) for x in batches])
 
 
+def _preemptions() -> int:
+    """Involuntary context switches of the calling thread so far (0 where the OS does not
+    count them per thread)."""
+    if not hasattr(resource, "RUSAGE_THREAD"):
+        return 0
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_nivcsw
+
+
 def latency_ms(package: Package, example: bytes, runs: int) -> dict[str, float]:
     """Single-input latency of Package.predict_proba, the path serving runs: decode,
     featurize, network, from encoded bytes to probabilities, on one thread. In ms, p50 and
     p95 of the wall time, and `cpu_p50` / `cpu_p95` of the CPU time the thread spent.
 
     The CPU time is the model's cost whatever else runs on the machine (a parallel sweep,
-    a busy CI runner): the gate checks it. The wall time is what one request waits with
-    the machine to itself, and grows with the machine's load.
+    a busy CI runner): the gate checks it. It is taken from the calls the scheduler did not
+    preempt (a preempted call comes back to cold caches and costs up to twice the CPU
+    time); on a busy machine more calls are made until `runs` of them ran through, at
+    most 20 x `runs`. The wall time is what one request waits with the machine to itself
+    (the first `runs` calls, preempted or not), and grows with the machine's load.
     """
-    wall, cpu = [], []
+    wall, cpu, preempted = [], [], []
     with torch_threads(1):
-        for i in range(runs + 5):
+        for i in range(20 * runs + 5):
+            switches = _preemptions()
             start, start_cpu = time.perf_counter(), time.thread_time()
             package.predict_proba([example])
             end_cpu, end = time.thread_time(), time.perf_counter()
-            if i >= 5:  # the first calls warm caches and allocators
+            if i < 5:  # the first calls warm caches and allocators
+                continue
+            if len(wall) < runs:
                 wall.append((end - start) * 1000)
-                cpu.append((end_cpu - start_cpu) * 1000)
+            (cpu if _preemptions() == switches else preempted).append((end_cpu - start_cpu) * 1000)
+            if len(wall) >= runs and len(cpu) >= runs:
+                break
+    cpu = cpu[:runs] + preempted[: runs - len(cpu)]  # a machine too busy: all calls count
     return {
         "p50": round(float(np.percentile(wall, 50)), 3),
         "p95": round(float(np.percentile(wall, 95)), 3),
