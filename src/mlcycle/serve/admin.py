@@ -9,13 +9,10 @@ POST /admin/canary/weight {"weight": N}                 pin its share of traffic
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
-
-from mlcycle.models.package import PackageError
 
 if TYPE_CHECKING:
     from mlcycle.serve.app import ModelServer
@@ -31,6 +28,10 @@ class CanaryWeight(BaseModel):
 
 
 def admin_router(server: ModelServer, token: str) -> APIRouter:
+    """The admin routes. Their errors become responses in the app's exception handlers:
+    409 for what the rollout's state does not allow now (or a candidate that may not
+    ship), 403 outside serve.package_roots, 422 for a package that does not load."""
+
     def authorised(request: Request) -> None:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
@@ -39,40 +40,26 @@ def admin_router(server: ModelServer, token: str) -> APIRouter:
             )
 
     router = APIRouter(prefix="/admin/canary", dependencies=[Depends(authorised)])
-
-    async def act(command: Callable[[], None]) -> dict[str, Any]:
-        """Run a controller command; 409 naming why it cannot be done now."""
-        try:
-            command()
-        except RuntimeError as e:
-            raise HTTPException(409, str(e)) from None
-        await server.apply_rollout()
-        return server.describe()
+    pair = server.pair
 
     @router.post("")
     async def start(body: CanaryStart) -> dict[str, Any]:
-        from mlcycle.serve.app import PackageOutsideRoots
-
-        try:
-            await server.start_canary(body.package, body.force)
-        except PackageOutsideRoots as e:
-            raise HTTPException(403, str(e)) from None
-        except PackageError as e:
-            raise HTTPException(422, f"cannot load {body.package}: {e}") from None
-        except (PermissionError, RuntimeError) as e:
-            raise HTTPException(409, str(e)) from None
-        return server.describe()
+        await pair.start_canary(body.package, body.force)
+        return pair.describe()
 
     @router.post("/promote")
     async def promote() -> dict[str, Any]:
-        return await act(server.controller.promote)
+        await pair.command(lambda controller: controller.promote())
+        return pair.describe()
 
     @router.post("/rollback")
     async def rollback() -> dict[str, Any]:
-        return await act(server.controller.rollback)
+        await pair.command(lambda controller: controller.rollback())
+        return pair.describe()
 
     @router.post("/weight")
     async def weight(body: CanaryWeight) -> dict[str, Any]:
-        return await act(lambda: server.controller.set_weight(body.weight))
+        await pair.command(lambda controller: controller.set_weight(body.weight))
+        return pair.describe()
 
     return router

@@ -15,7 +15,6 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -27,20 +26,14 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from mlcycle.models.package import PackageError
 from mlcycle.monitor.analysis import summarise
 from mlcycle.monitor.store import read_log
-from mlcycle.serve import inputs, routing
+from mlcycle.serve import inputs
 from mlcycle.serve.admin import admin_router
 from mlcycle.serve.batching import Overloaded
-from mlcycle.serve.canary import (
-    IDLE,
-    PROGRESSING,
-    PROMOTED,
-    ROLLED_BACK,
-    CanaryController,
-    Outcome,
-)
+from mlcycle.serve.canary import Outcome, RolloutConflict
 from mlcycle.serve.metrics import ServerMetrics
-from mlcycle.serve.models import Deployed, checked, deploy
-from mlcycle.serve.recorder import PredictionRecorder
+from mlcycle.serve.models import Deployed, checked
+from mlcycle.serve.pair import CanaryRefused, ModelPair, PackageOutsideRoots
+from mlcycle.serve.recorder import NullRecorder, PredictionRecorder
 
 log = logging.getLogger("mlcycle.serve")
 TICK_S = 1.0  # how often a time-based analysis interval is looked at
@@ -52,12 +45,22 @@ INLINE_DECODE_BYTES = 256_000
 DRAIN_BYTES = 128 * 2**20
 
 
-class PackageOutsideRoots(PermissionError):
-    """The admin API was asked to load a package from outside serve.package_roots."""
+class Unavailable(Exception):
+    """The request was not admitted or not answered in time: a JSON 503 with Retry-After."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+class ModelFailed(Exception):
+    """No model gave this input a finite probability vector: a JSON 500 `model_failed`."""
 
 
 class ModelServer:
-    """What the app holds: the stable model, the canary, the rollout and the metrics."""
+    """What the app holds: its life cycle, the request path and the monitor gauges. The
+    stable/canary pair and its rollout are `pair` (mlcycle.serve.pair); the prediction
+    log is `recorder` (a NullRecorder when logging is off)."""
 
     def __init__(
         self,
@@ -68,50 +71,27 @@ class ModelServer:
         inputs_dir: str = "models/serving/inputs",
     ) -> None:
         self.serve, self.metrics = serve, ServerMetrics()
-        self.monitor = monitor
-        self.recorder: PredictionRecorder | None = None
-        self.inputs_dir = inputs_dir
-        self.controller = CanaryController(serve.canary, rollout_path)
+        self.monitor, self.inputs_dir = monitor, inputs_dir
+        self.recorder: PredictionRecorder | NullRecorder = NullRecorder()
         self.stable_path = stable_path
-        self.stable: Deployed | None = None
-        self.canary: Deployed | None = None
-        self.analysing: asyncio.Task | None = None
+        self.pair = ModelPair(serve, rollout_path, self.metrics)
+        self.ticker: asyncio.Task | None = None
+        self.watcher: asyncio.Task | None = None
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self) -> None:
-        path = self.stable_path
-        if self.controller.load() and self.controller.status != IDLE:
-            # what the rollouts left serving: a promoted model stays stable through a
-            # later canary's rollback, and through every restart
-            path = self.controller.state["stable"]["path"]
-            log.info(
-                "resuming the rollout in %s (%s): stable is %s; delete the file to serve %s",
-                self.controller.path,
-                self.controller.status,
-                path,
-                self.stable_path,
-            )
-        self.stable = self._deploy(path)
-        self.controller.set_stable(self._model_record(self.stable))
-        if self.controller.status == PROGRESSING:
-            self.canary = self._deploy(self.controller.state["canary"]["path"])
-            log.info("resumed the rollout of %s at %d %%", self.canary.version, self.weight)
-        self._publish_weight()
-        # Everything loaded so far lives as long as the server: keep it out of the garbage
-        # collector's full passes, which otherwise walk torch's and FastAPI's objects and
-        # stall requests (the p99 tail).
+        await self.pair.start(self.stable_path)
         if self.monitor is not None:
             self.recorder = PredictionRecorder(self.monitor, self.inputs_dir)
             self.metrics.log_up.set(1 if self.recorder.on else 0)
+        # Everything loaded so far lives as long as the server: keep it out of the garbage
+        # collector's full passes, which otherwise walk torch's and FastAPI's objects and
+        # stall requests (the p99 tail).
         gc.collect()
         gc.freeze()
         loop = asyncio.get_running_loop()
         self.ticker = loop.create_task(self._tick())
-        self.watcher = loop.create_task(self._watch()) if self.recording else None
-
-    @property
-    def recording(self) -> bool:
-        return self.recorder is not None and self.recorder.on
+        self.watcher = loop.create_task(self._watch()) if self.recorder.on else None
 
     async def stop(self) -> None:
         for task in (self.ticker, self.watcher):
@@ -119,35 +99,18 @@ class ModelServer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self.recorder is not None:
-            await asyncio.to_thread(self.recorder.close)
-        for model in (self.stable, self.canary):
-            if model is not None:
-                await model.batcher.stop()
-
-    def _deploy(self, path: str) -> Deployed:
-        model = deploy(path, self.serve, self.metrics)
-        model.batcher.start()
-        return model
-
-    def _model_record(self, model: Deployed, forced: bool = False) -> dict[str, Any]:
-        return {"path": model.path, "version": model.version, "forced": forced}
-
-    @property
-    def weight(self) -> int:
-        return self.controller.weight if self.canary is not None else 0
-
-    @property
-    def modality(self) -> str:
-        return self.stable.package.card["modality"]
-
-    def _publish_weight(self) -> None:
-        self.metrics.canary_weight.set(self.weight / 100)
+        await asyncio.to_thread(self.recorder.close)
+        await self.pair.stop()
 
     async def _tick(self) -> None:
+        """Look at the analysis interval once a second; ModelPair.analyse never raises, and
+        the loop outlives anything else that would."""
         while True:
             await asyncio.sleep(TICK_S)
-            await self.analyse()
+            try:
+                await self.pair.analyse()
+            except Exception:
+                log.exception("rollout tick failed")
 
     async def _watch(self) -> None:
         """Refresh the monitor gauges from the log every monitor.gauges_s seconds."""
@@ -162,160 +125,72 @@ class ModelServer:
                 self.metrics.publish_monitor(summary)
 
     def _monitor_summary(self) -> dict | None:
-        reference = self.stable.package.reference
+        reference = self.pair.stable.package.reference
         if reference is None:
             return None
         since = time.time() - self.monitor.window_s
         frame = read_log(self.monitor.store, since=since)
         return summarise(frame, reference, self.monitor) if len(frame) else None
 
-    # -- rollout --------------------------------------------------------------------
-    async def analyse(self) -> None:
-        """Let the controller judge the interval and apply its decision. Never raises, so
-        neither a prediction nor the ticker fails with it (a failed save of the state is
-        the controller's `save_error`, shown on /v1/models)."""
-        try:
-            if self.controller.analyse() is not None:
-                await self.apply_rollout()
-        except Exception:
-            log.exception("rollout analysis failed")
-
-    def _analyse_soon(self) -> None:
-        """Analyse after the response, off the request's path (a promotion drains the old
-        model's queue, which no request should wait for)."""
-        if self.analysing is None or self.analysing.done():
-            self.analysing = asyncio.get_running_loop().create_task(self.analyse())
-
-    async def apply_rollout(self) -> None:
-        """Make the models match the controller's state after a decision."""
-        status = self.controller.status
-        if self.canary is not None and status == PROMOTED:
-            old, self.stable, self.canary = self.stable, self.canary, None
-            self.stable_path = self.stable.path
-            await old.batcher.stop()
-            log.info("promoted %s: it now serves every request", self.stable.version)
-        elif self.canary is not None and status == ROLLED_BACK:
-            old, self.canary = self.canary, None
-            await old.batcher.stop()
-            log.info("rolled back %s", old.version)
-        self._publish_weight()
-
-    async def start_canary(self, path: str, force: bool) -> Deployed:
-        from mlcycle.serve.models import refusal
-
-        if self.controller.status == PROGRESSING:
-            raise RuntimeError(
-                f"canary {self.canary.version} is still rolling out: promote or roll it back"
-            )
-        roots = [Path(root).resolve() for root in self.serve.package_roots]
-        if not any(Path(path).resolve().is_relative_to(root) for root in roots):
-            raise PackageOutsideRoots(
-                f"{path} is not under serve.package_roots {list(self.serve.package_roots)}"
-            )
-        candidate = await asyncio.to_thread(deploy, path, self.serve, self.metrics)
-        why = refusal(self.stable.package, candidate.package)
-        if why and not force:
-            raise PermissionError(f"canary {path} refused: {why} (force it with force=true)")
-        candidate.batcher.start()
-        self.canary = candidate
-        self.controller.start(self._model_record(candidate, forced=bool(why)))
-        self._publish_weight()
-        log.info("canary %s started at %d %%", candidate.version, self.weight)
-        return candidate
+    @property
+    def stable(self) -> Deployed | None:
+        return self.pair.stable
 
     # -- predictions ----------------------------------------------------------------
     async def predict(self, request: Request) -> JSONResponse:
         """A prediction within the server's capacity and the request's deadline: beyond
         serve.max_queue admitted requests, or past serve.request_timeout_s, a JSON 503 with
         Retry-After (what load balancers retry elsewhere), before any decoding."""
+        request.state.request_id = uuid.uuid4().hex
+        request.state.start = time.perf_counter()
+        request.state.version = self.pair.stable.version
         try:
-            with self.stable.batcher.slot(self.serve.max_queue):
+            with self.pair.stable.batcher.slot(self.serve.max_queue):
                 timeout = self.serve.request_timeout_s
                 return await asyncio.wait_for(self._predict(request), timeout)
         except Overloaded as e:
-            return self._unavailable("overloaded", f"the server is at capacity ({e})")
+            raise Unavailable("overloaded", f"the server is at capacity ({e})") from None
         except TimeoutError:
             detail = f"no answer within serve.request_timeout_s={self.serve.request_timeout_s}"
-            return self._unavailable("deadline_exceeded", detail)
-
-    def _unavailable(self, reason: str, detail: str) -> JSONResponse:
-        self.metrics.rejected.labels(reason).inc()
-        self.metrics.requests.labels(self.stable.version, "none", "503").inc()
-        return JSONResponse(
-            {"error": reason, "detail": detail}, status_code=503, headers={"Retry-After": "1"}
-        )
+            raise Unavailable("deadline_exceeded", detail) from None
 
     async def _predict(self, request: Request) -> JSONResponse:
-        start = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = request.state.request_id
         key = request.headers.get("x-request-key") or request_id
-        try:
-            data, content_type = await read_body(request, self.serve.max_body_bytes)
-            inputs.check_content_type(content_type, self.modality)
-            args = (data, self.modality, self.serve, self.max_pixels, self.recording)
-            if len(data) <= INLINE_DECODE_BYTES:  # a clip decodes faster than a thread hop
-                decoded, stats = inputs.decode_with_stats(*args)
-            else:
-                decoded, stats = await asyncio.to_thread(inputs.decode_with_stats, *args)
-        except inputs.BadInput as e:
-            self.metrics.rejected.labels(e.reason).inc()
-            self.metrics.requests.labels(self.stable.version, "none", str(e.status)).inc()
-            if self.recording:
-                self.recorder.record(
-                    request_id,
-                    self.stable.version,
-                    "none",
-                    e.status,
-                    reason=e.reason,
-                    latency_s=time.perf_counter() - start,
-                    stats=e.stats,
-                )
-            return JSONResponse(
-                {"error": e.reason, "detail": e.detail, "request_id": request_id},
-                status_code=e.status,
-                headers={"Connection": "close"} if e.status == 413 else None,
-            )
-        route = routing.route(key, self.weight) if self.canary is not None else "stable"
-        model = self.canary if route == "canary" else self.stable
+        route, model = self.pair.route(key)
+        request.state.version = model.version
+        decoded, stats, data = await self._decode(request, model)
         probs = await self._run(model, route, decoded)
         if probs is None and route == "canary":  # the canary failed: stable answers
-            route, model = "stable", self.stable
+            route, model = "stable", self.pair.stable
+            request.state.version = model.version
             probs = await self._run(model, route, decoded)
         if probs is None:
             self.metrics.requests.labels(model.version, route, "500").inc()
-            if self.recording:
-                self.recorder.record(
-                    request_id, model.version, route, 500, reason="model_failed", stats=stats
-                )
-            return JSONResponse(
-                {
-                    "error": "model_failed",
-                    "detail": "the model failed on this input",
-                    "request_id": request_id,
-                },
-                status_code=500,
+            self.recorder.record(
+                request_id, model.version, route, 500, reason="model_failed", stats=stats
             )
+            raise ModelFailed("the model failed on this input")
         answer = self._answer(model, probs)
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - request.state.start
         self.metrics.requests.labels(model.version, route, "200").inc()
         self.metrics.duration.labels(route).observe(elapsed)
         self.metrics.predictions.labels(model.version, answer["label"]).inc()
-        if self.recording:
-            self.recorder.record(
-                request_id,
-                model.version,
-                route,
-                200,
-                label=answer["label"],
-                confidence=answer["confidence"],
-                latency_s=elapsed,
-                stats=stats,
-                body=data,
-            )
-        if route == "stable" and self.canary is not None and self._mirror():
+        self.recorder.record(
+            request_id,
+            model.version,
+            route,
+            200,
+            label=answer["label"],
+            confidence=answer["confidence"],
+            latency_s=elapsed,
+            stats=stats,
+            body=data,
+        )
+        if route == "stable" and self.pair.canary is not None and self._mirror():
             shadow = self._shadow(decoded, answer["label"], request_id, stats)
             asyncio.get_running_loop().create_task(shadow)
-        self._analyse_soon()
+        self.pair.analyse_soon()
         return JSONResponse(
             {
                 **answer,
@@ -326,9 +201,19 @@ class ModelServer:
             }
         )
 
-    @property
-    def max_pixels(self) -> int | None:
-        return getattr(self.stable.package.featurizer.cfg, "max_pixels", None)
+    async def _decode(self, request: Request, model: Deployed) -> tuple[Any, dict | None, bytes]:
+        """The body decoded with the limits of the model the request is routed to;
+        BadInput names what is wrong with it."""
+        data, content_type = await read_body(request, self.serve.max_body_bytes)
+        modality = model.package.card["modality"]
+        inputs.check_content_type(content_type, modality)
+        max_pixels = getattr(model.package.featurizer.cfg, "max_pixels", None)
+        args = (data, modality, self.serve, max_pixels, self.recorder.on)
+        if len(data) <= INLINE_DECODE_BYTES:  # a clip decodes faster than a thread hop
+            decoded, stats = inputs.decode_with_stats(*args)
+        else:
+            decoded, stats = await asyncio.to_thread(inputs.decode_with_stats, *args)
+        return decoded, stats, data
 
     def _mirror(self) -> bool:
         return random.random() < self.serve.canary.mirror_fraction
@@ -341,17 +226,18 @@ class ModelServer:
         return await asyncio.wait_for(model.batcher.submit(decoded), self.serve.canary.timeout_s)
 
     async def _run(self, model: Deployed, route: str, decoded: Any) -> list[float] | None:
-        """The model's probabilities, or None if it raised; the outcome is recorded."""
+        """The model's probabilities, or None if it failed (raised, timed out, or answered
+        something that is not a finite probability vector); the outcome is recorded."""
         start = time.perf_counter()
         try:
             probs = checked(await self._submit(model, route, decoded))
         except Exception as e:  # a broken model must not take the request down with it
             self.metrics.model_failures.labels(model.version, route).inc()
             log.warning("model %s failed on a %s request: %s", model.version, route, e)
-            self.controller.record(Outcome(route, True, time.perf_counter() - start))
+            self.pair.record(Outcome(route, True, time.perf_counter() - start))
             return None
         answer = self._answer(model, probs)
-        self.controller.record(
+        self.pair.record(
             Outcome(
                 route, False, time.perf_counter() - start, answer["label"], answer["confidence"]
             )
@@ -362,7 +248,7 @@ class ModelServer:
         self, decoded: Any, stable_label: str, request_id: str, stats: dict | None
     ) -> None:
         """Run a mirrored stable request on the canary; its answer is recorded, not sent."""
-        canary = self.canary
+        canary = self.pair.canary
         if canary is None:
             return
         start = time.perf_counter()
@@ -370,25 +256,23 @@ class ModelServer:
             probs = checked(await self._submit(canary, "shadow", decoded))
         except Exception:
             self.metrics.model_failures.labels(canary.version, "shadow").inc()
-            self.controller.record(Outcome("shadow", True, time.perf_counter() - start))
-            if self.recording:
-                self.recorder.record(
-                    request_id, canary.version, "shadow", 500, reason="model_failed", stats=stats
-                )
+            self.pair.record(Outcome("shadow", True, time.perf_counter() - start))
+            self.recorder.record(
+                request_id, canary.version, "shadow", 500, reason="model_failed", stats=stats
+            )
             return
         answer = self._answer(canary, probs)
-        if self.recording:
-            self.recorder.record(
-                request_id,
-                canary.version,
-                "shadow",
-                200,
-                label=answer["label"],
-                confidence=answer["confidence"],
-                latency_s=time.perf_counter() - start,
-                stats=stats,
-            )
-        self.controller.record(
+        self.recorder.record(
+            request_id,
+            canary.version,
+            "shadow",
+            200,
+            label=answer["label"],
+            confidence=answer["confidence"],
+            latency_s=time.perf_counter() - start,
+            stats=stats,
+        )
+        self.pair.record(
             Outcome(
                 "shadow",
                 False,
@@ -409,25 +293,67 @@ class ModelServer:
             "probabilities": {label: round(p, 6) for label, p in zip(labels, probs)},
         }
 
-    def describe(self) -> dict[str, Any]:
-        state = self.controller.state
-        canary = None
-        if self.canary is not None:
-            canary = {**self.canary.describe(), "weight": self.weight, "step": state["step"]}
-        return {
-            "stable": self.stable.describe(),
-            "canary": canary,
-            "rollout": {
-                "status": state["status"],
-                "weight": self.weight,
-                "step": state["step"],
-                "steps": list(self.serve.canary.steps),
-                "failed_intervals": state["failed_intervals"],
-                "last_canary": state["canary"],
-                "history": state["history"],
-                "save_error": self.controller.save_error,
-            },
-        }
+    # -- errors as responses --------------------------------------------------------
+    def refused(self, request: Request, e: inputs.BadInput) -> JSONResponse:
+        """The 4xx for a request the model cannot answer, counted and logged."""
+        request_id = getattr(request.state, "request_id", None)
+        version = getattr(request.state, "version", self.pair.stable.version)
+        self.metrics.rejected.labels(e.reason).inc()
+        self.metrics.requests.labels(version, "none", str(e.status)).inc()
+        start = getattr(request.state, "start", time.perf_counter())
+        self.recorder.record(
+            request_id,
+            version,
+            "none",
+            e.status,
+            reason=e.reason,
+            latency_s=time.perf_counter() - start,
+            stats=e.stats,
+        )
+        return JSONResponse(
+            {"error": e.reason, "detail": e.detail, "request_id": request_id},
+            status_code=e.status,
+            headers={"Connection": "close"} if e.status == 413 else None,
+        )
+
+    def unavailable(self, request: Request, e: Unavailable) -> JSONResponse:
+        self.metrics.rejected.labels(e.reason).inc()
+        self.metrics.requests.labels(self.pair.stable.version, "none", "503").inc()
+        return JSONResponse(
+            {"error": e.reason, "detail": e.detail, "request_id": request.state.request_id},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+
+def error_handlers(server: ModelServer) -> dict[type[Exception], Any]:
+    """Every error a handler raises becomes its response here, in one place."""
+
+    def detail(status: int) -> Any:
+        async def handle(_: Request, e: Exception) -> JSONResponse:
+            return JSONResponse({"detail": str(e)}, status_code=status)
+
+        return handle
+
+    async def bad_input(request: Request, e: inputs.BadInput) -> JSONResponse:
+        return server.refused(request, e)
+
+    async def unavailable(request: Request, e: Unavailable) -> JSONResponse:
+        return server.unavailable(request, e)
+
+    async def model_failed(request: Request, e: ModelFailed) -> JSONResponse:
+        body = {"error": "model_failed", "detail": str(e), "request_id": request.state.request_id}
+        return JSONResponse(body, status_code=500)
+
+    return {
+        inputs.BadInput: bad_input,
+        Unavailable: unavailable,
+        ModelFailed: model_failed,
+        RolloutConflict: detail(409),
+        CanaryRefused: detail(409),
+        PackageOutsideRoots: detail(403),
+        PackageError: detail(422),
+    }
 
 
 async def too_large(request: Request, detail: str) -> inputs.BadInput:
@@ -501,7 +427,7 @@ def create_app(
         yield
         await server.stop()
 
-    app = FastAPI(title="mlcycle", lifespan=lifespan)
+    app = FastAPI(title="mlcycle", lifespan=lifespan, exception_handlers=error_handlers(server))
     app.state.server = server
 
     @app.post("/v1/predict")
@@ -520,7 +446,7 @@ def create_app(
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
-        return server.describe()
+        return server.pair.describe()
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -9,7 +9,7 @@ where it was.
 
     state        event                  what follows
     idle         start                  progressing at steps[0]
-    idle         weight/promote/rollb.  refused (RuntimeError: no canary)
+    idle         weight/promote/rollb.  refused (RolloutConflict: no canary; HTTP 409)
     progressing  pass                   the next step above the weight (a weight set by
                                         hand never falls); past the last: promoted
     progressing  fail                   failed_intervals + 1; at failure_threshold:
@@ -17,13 +17,15 @@ where it was.
     progressing  inconclusive           count + 1; at max_inconclusive: rolled_back
     progressing  weight N (by hand)     progressing at N, a new interval
     progressing  promote / rollback     promoted / rolled_back
-    progressing  start                  refused (still rolling out)
+    progressing  start                  refused (RolloutConflict: still rolling out)
     promoted,    start                  progressing at steps[0]
     rolled_back  weight/promote/rollb.  refused (no canary)
     any          save fails             the same state in memory, save_error set
 
 A pass or a fail resets the inconclusive count. On restart the server serves the stable
-model the state names (any state but idle) and resumes a progressing canary.
+model the state names (any state but idle) and resumes a progressing canary; a restart is
+a transition into the same state (tests/serve/test_canary.py walks every row, restarting
+after each). The server applies commands one at a time (mlcycle.serve.pair).
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ IDLE = "idle"  # no canary
 PROGRESSING = "progressing"  # a canary takes its step's share of traffic, analysed
 PROMOTED = "promoted"  # the last canary passed every step and serves everything
 ROLLED_BACK = "rolled_back"  # the last canary failed (or was rolled back by hand)
+
+
+class RolloutConflict(RuntimeError):
+    """A command the rollout's state does not allow now (HTTP 409)."""
 
 
 @dataclass
@@ -189,7 +195,7 @@ class CanaryController:
     def start(self, model: dict[str, Any]) -> None:
         """Begin a rollout of `model` (path, version, ...) at the first step's weight."""
         if self.status == PROGRESSING:
-            raise RuntimeError(
+            raise RolloutConflict(
                 f"canary {self.state['canary']['version']} is still rolling out: "
                 "promote or roll it back first"
             )
@@ -232,7 +238,7 @@ class CanaryController:
 
     def _require_canary(self) -> None:
         if self.status != PROGRESSING:
-            raise RuntimeError(f"no canary is rolling out (rollout is {self.status})")
+            raise RolloutConflict(f"no canary is rolling out (rollout is {self.status})")
 
     # -- analysis -------------------------------------------------------------------
     def record(self, outcome: Outcome) -> None:

@@ -30,6 +30,18 @@ def ending(data: bytes) -> str:
     return next((end for magic, end in ENDINGS if data.startswith(magic)), ".bin")
 
 
+class NullRecorder:
+    """The recorder of a server that logs nothing (no monitor config)."""
+
+    on = False
+
+    def record(self, *args: Any, **fields: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class PredictionRecorder:
     """Rows for monitor.store (none when it is null); inputs kept under `inputs_dir`."""
 
