@@ -60,6 +60,7 @@ class Paths:
     rollout: str
     prediction_log: str
     logged_inputs: str
+    log_outages: str
     corrections: str
     label_review: str
     monitoring: MonitoringPaths

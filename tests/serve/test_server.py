@@ -2,13 +2,14 @@
 
 import io
 import json
+import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from mlcycle.models.package import load_package
-from tests.serve.conftest import TOKEN, serving, split_files
+from tests.serve.conftest import MLCYCLE, TOKEN, serving, split_files
 
 REQUIRED = {"label", "confidence", "probabilities", "model_version", "route", "request_id"}
 
@@ -133,10 +134,6 @@ def test_missing_package_for_a_canary_is_a_clear_error(digits_dir, tmp_path):
 
 
 def test_canary_cli_talks_to_the_server(digits_dir, digits_packages, monkeypatch):
-    import subprocess
-
-    from tests.serve.conftest import MLCYCLE
-
     with serving(digits_dir) as server:
         env = {"MLCYCLE_ADMIN_TOKEN": TOKEN, "PATH": str(MLCYCLE.parent)}
         run = [MLCYCLE, "canary", "--url", server.url]
@@ -208,15 +205,23 @@ def test_the_admin_api_loads_packages_only_from_the_package_roots(digits_dir, di
         assert server.models()["canary"] is None
 
 
-def test_an_unreachable_log_database_at_start_serves_without_a_log(learnt):
+def test_an_unreachable_log_database_at_start_serves_without_a_log(learnt, tmp_path):
     folder = learnt("digits")
     png = split_files(folder, "test", 1)[0].read_bytes()
     gone = "monitor.store=postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 1
-    with serving(folder, gone, token=None) as server, server.client() as client:
+    outages = f"paths.log_outages={tmp_path}/outages.json"
+    with serving(folder, gone, outages, token=None) as server, server.client() as client:
         r = client.post("/v1/predict", content=png, headers={"Content-Type": "image/png"})
         assert r.status_code == 200, r.text
         assert "mlcycle_prediction_log_up 0.0" in client.get("/metrics").text
     assert "serving WITHOUT a prediction log" in server.log.read_text()
+    # `mlcycle monitor` over that hour says the log misses what the server answered
+    report = subprocess.run(
+        [MLCYCLE, "monitor", gone, outages], cwd=folder, capture_output=True, text=True
+    )
+    assert "served WITHOUT a prediction log from" in report.stdout, report.stdout
+    assert "port 1" in report.stdout or "127.0.0.1" in report.stdout
+    assert "until now" not in report.stdout  # the server stopped: the outage ended
     with pytest.raises(AssertionError, match="server exited"):  # configured to refuse
         with serving(folder, gone, "monitor.require_store=true", token=None):
             pass

@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mlcycle.atomic import write_json_atomic, write_text_atomic
 from mlcycle.models.package import PackageError, load_package
-from mlcycle.monitor import alerts
+from mlcycle.monitor import alerts, outages
 from mlcycle.monitor.analysis import over_time, summarise
 from mlcycle.monitor.html import render
 from mlcycle.monitor.store import StoreError, read_log
@@ -25,6 +25,17 @@ def reference_of(package: str) -> dict[str, Any]:
     if pkg.reference is None:
         raise PackageError(f"{package} has no reference profile: package it again (make run)")
     return pkg.reference
+
+
+def describe_outage(gap: dict[str, Any]) -> str:
+    def when(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+    until = "until now" if gap.get("until") is None else f"until {when(gap['until'])}"
+    return (
+        f"server {gap.get('server')} served WITHOUT a prediction log from {when(gap['since'])} "
+        f"{until} ({gap.get('error')})"
+    )
 
 
 def monitor(
@@ -46,6 +57,9 @@ def monitor(
             print(f"wrote Prometheus alerting rules to {rules_out}")
         reference = reference_of(package or params.paths.package)
         since = None if last else time.time() - (window_s or cfg.window_s)
+        gaps = outages.overlapping(params.paths.log_outages, since)
+        for gap in gaps:
+            print(f"[monitor] WARNING {describe_outage(gap)}: the log misses what it answered")
         log = read_log(cfg.store, since=since, last=last, model_version=model_version)
     except (StoreError, PackageError, ValueError) as e:
         print(f"[monitor] error: {e}", file=sys.stderr)
@@ -61,6 +75,7 @@ def monitor(
         "scope": scope,
         "written": time.time(),
         "alerts": fired,
+        "log_outages": gaps,
         **summary,
     }
     out = params.paths.monitoring

@@ -69,9 +69,10 @@ class ModelServer:
         rollout_path: str,
         monitor: Any | None = None,
         inputs_dir: str = "models/serving/inputs",
+        outages_path: str | None = None,
     ) -> None:
         self.serve, self.metrics = serve, ServerMetrics()
-        self.monitor, self.inputs_dir = monitor, inputs_dir
+        self.monitor, self.inputs_dir, self.outages_path = monitor, inputs_dir, outages_path
         self.recorder: PredictionRecorder | NullRecorder = NullRecorder()
         self.stable_path = stable_path
         self.pair = ModelPair(serve, rollout_path, self.metrics)
@@ -82,7 +83,7 @@ class ModelServer:
     async def start(self) -> None:
         await self.pair.start(self.stable_path)
         if self.monitor is not None:
-            self.recorder = PredictionRecorder(self.monitor, self.inputs_dir)
+            self.recorder = PredictionRecorder(self.monitor, self.inputs_dir, self.outages_path)
             self.metrics.log_up.set(1 if self.recorder.on else 0)
         # Everything loaded so far lives as long as the server: keep it out of the garbage
         # collector's full passes, which otherwise walk torch's and FastAPI's objects and
@@ -412,10 +413,12 @@ def create_app(
     admin_token: str | None = None,
     monitor: Any | None = None,
     inputs_dir: str = "models/serving/inputs",
+    outages_path: str | None = None,
 ) -> FastAPI:
     """The FastAPI app serving the package at `stable_path` (resumes a saved rollout);
-    every request is logged to monitor.store when `monitor` is given."""
-    server = ModelServer(stable_path, serve, rollout_path, monitor, inputs_dir)
+    every request is logged to monitor.store when `monitor` is given (and a time without
+    a log recorded at `outages_path`)."""
+    server = ModelServer(stable_path, serve, rollout_path, monitor, inputs_dir, outages_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlcycle.monitor import outages
 from mlcycle.monitor.kept_inputs import KeptInputs
 from mlcycle.monitor.store import LogWriter, StoreError
 
@@ -45,8 +46,9 @@ class NullRecorder:
 class PredictionRecorder:
     """Rows for monitor.store (none when it is null); inputs kept under `inputs_dir`."""
 
-    def __init__(self, cfg: Any, inputs_dir: str) -> None:
+    def __init__(self, cfg: Any, inputs_dir: str, outages_path: str | None = None) -> None:
         self.cfg, self.inputs_dir = cfg, Path(inputs_dir)
+        self.outages_path, self.outage = outages_path, None
         kept = None
         if cfg.keep_inputs:
             kept = KeptInputs(inputs_dir, cfg.keep_inputs_mb, cfg.keep_inputs_days * 86_400)
@@ -59,6 +61,8 @@ class PredictionRecorder:
                     raise
                 # serving matters more than its log: answer, and say so (/metrics, the log)
                 log.error("%s: serving WITHOUT a prediction log (monitor.require_store)", e)
+                if outages_path:  # for `mlcycle monitor`
+                    self.outage = outages.opened(outages_path, cfg.store, str(e))
 
     @property
     def on(self) -> bool:
@@ -100,3 +104,5 @@ class PredictionRecorder:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+        if self.outage is not None:
+            outages.closed(self.outages_path, self.outage)

@@ -33,6 +33,7 @@ def serve(package: str | None, host: str | None, port: int | None, overrides: li
         token,
         monitor=params.monitor,
         inputs_dir=params.paths.logged_inputs,
+        outages_path=params.paths.log_outages,
     )
     uvicorn.run(
         app,
