@@ -10,6 +10,7 @@ import signal
 import pytest
 
 from mlcycle.models.package import load_package
+from mlcycle.monitor.store import read_log
 from tests.serve.conftest import FAST_CANARY, serving, split_files
 
 
@@ -192,3 +193,27 @@ def test_a_canary_slower_than_its_deadline_has_failed_and_stable_answers(
     assert all(a["model_version"] == stable for a in answers)  # traffic: every one a 200
     analyses = [h for h in models["rollout"]["history"] if h["event"] == "analysis"]
     assert analyses and all("error_rate" in h["failed"] for h in analyses)
+
+
+def test_routing_is_sticky_per_key_and_mirrored_requests_are_logged_as_shadow(
+    digits_dir, digits_packages, files, tmp_path
+):
+    store = f"sqlite:///{tmp_path}/log.db"
+    hold = ("serve.canary.interval_requests=100000", "serve.canary.interval_s=3600")
+    good, stable = version(digits_packages["good"]), version(digits_packages["stable"])
+    with serving(digits_dir, *FAST_CANARY, *hold, f"monitor.store={store}") as server:
+        assert server.admin("/admin/canary", {"package": str(digits_packages["good"])}).is_success
+        assert server.admin("/admin/canary/weight", {"weight": 50}).is_success
+        first = traffic(server, files, 40)
+        again = traffic(server, files, 40)  # the same 40 keys
+    routes = [(a["route"], a["model_version"]) for a in first]
+    assert routes == [(a["route"], a["model_version"]) for a in again]  # sticky
+    assert {("stable", stable), ("canary", good)} == set(routes)
+    log = read_log(store)
+    shadow = log[log["route"] == "shadow"]
+    answered_by_stable = {a["request_id"] for a in first + again if a["route"] == "stable"}
+    assert len(shadow) > 0 and set(shadow["request_id"]) <= answered_by_stable
+    assert (shadow["model_version"] == good).all() and (shadow["status"] == 200).all()
+    assert not set(shadow["request_id"]) & {
+        a["request_id"] for a in first + again if a["route"] == "canary"
+    }

@@ -2,7 +2,9 @@
 
 import io
 import json
+import re
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -225,3 +227,69 @@ def test_an_unreachable_log_database_at_start_serves_without_a_log(learnt, tmp_p
     with pytest.raises(AssertionError, match="server exited"):  # configured to refuse
         with serving(folder, gone, "monitor.require_store=true", token=None):
             pass
+
+
+def test_batches_form_over_http_and_answers_stay_each_requests_own(learnt):
+    """Requests that arrive together share a batch (serve.batch_wait_ms), never more than
+    serve.max_batch_size, and each client still gets its own input's probabilities."""
+    import concurrent.futures
+
+    folder = learnt("digits")
+    package = load_package(folder / "models/package")
+    files = split_files(folder, "test", 24)
+    settings = ("serve.batch_wait_ms=50", "serve.max_batch_size=4")
+    with serving(folder, *settings, token=None) as server, server.client() as client:
+
+        def ask(path):
+            r = client.post(
+                "/v1/predict", content=path.read_bytes(), headers={"Content-Type": "image/png"}
+            )
+            return path, r
+
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(ask, files))
+        text = client.get("/metrics").text
+    for path, r in answers:
+        assert r.status_code == 200, r.text
+        expected = package.predict_proba([path.read_bytes()])[0].tolist()
+        got = [r.json()["probabilities"][label] for label in package.labels]
+        assert np.allclose(got, expected, atol=1e-4)
+    version = package.version
+    count = float(
+        re.search(rf'mlcycle_batch_size_count{{model_version="{version}"}} (\S+)', text)[1]
+    )
+    total = float(re.search(rf'mlcycle_batch_size_sum{{model_version="{version}"}} (\S+)', text)[1])
+    assert total == len(files) and count < len(files)  # some inputs shared a batch
+    at_most_4 = float(
+        re.search(rf'mlcycle_batch_size_bucket{{le="4.0",model_version="{version}"}} (\S+)', text)[
+            1
+        ]
+    )
+    assert at_most_4 == count  # none larger than serve.max_batch_size
+
+
+def test_connections_beyond_max_connections_get_a_503(learnt):
+    """uvicorn counts the connection asking too: with serve.max_connections=2, a client
+    that holds a connection with a body it never finishes leaves none for the next one,
+    which is refused at once (503), not queued."""
+    import socket
+
+    folder = learnt("digits")
+    with serving(folder, "serve.max_connections=2", token=None) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as held:
+            held.sendall(
+                b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                b"Content-Length: 1000\r\n\r\n0123"
+            )
+            time.sleep(0.5)
+            with server.client() as client:
+                assert client.get("/healthz").status_code == 503
+        deadline = time.time() + 10  # the slow client is gone: served again
+        while time.time() < deadline:
+            with server.client() as client:
+                if client.get("/healthz").status_code == 200:
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("still refused after the held connection closed")
