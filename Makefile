@@ -51,7 +51,7 @@ bench: setup             ## featurize throughput vs librosa, training samples/s
 	$(UV) pip install --quiet --python $(PY) $(FIND_LINKS) -c requirements.lock -e '.[bench]'
 	$(PY) benchmarks/featurize_throughput.py
 
-bench-serve: setup       ## mlcycle serve vs a naive server at 1, 8, 32 clients (needs make run)
+bench-serve: setup       ## mlcycle serve vs naive servers and the HTTP floor at 1, 8, 32, 128 clients (needs make run)
 	$(PY) benchmarks/serve_load.py
 
 bench-labels: setup      ## flipped labels found by the review, corrected, accuracy recovered (~12 min)
