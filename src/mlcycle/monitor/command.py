@@ -27,17 +27,6 @@ def reference_of(package: str) -> dict[str, Any]:
     return pkg.reference
 
 
-def describe_outage(gap: dict[str, Any]) -> str:
-    def when(t: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
-
-    until = "until now" if gap.get("until") is None else f"until {when(gap['until'])}"
-    return (
-        f"server {gap.get('server')} served WITHOUT a prediction log from {when(gap['since'])} "
-        f"{until} ({gap.get('error')})"
-    )
-
-
 def monitor(
     params: DictConfig,
     package: str | None,
@@ -59,7 +48,7 @@ def monitor(
         since = None if last else time.time() - (window_s or cfg.window_s)
         gaps = outages.overlapping(params.paths.log_outages, since)
         for gap in gaps:
-            print(f"[monitor] WARNING {describe_outage(gap)}: the log misses what it answered")
+            print(f"[monitor] WARNING {outages.describe(gap)}: the log misses what it answered")
         log = read_log(cfg.store, since=since, last=last, model_version=model_version)
     except (StoreError, PackageError, ValueError) as e:
         print(f"[monitor] error: {e}", file=sys.stderr)

@@ -61,6 +61,19 @@ def overlapping(path: str | Path, since: float | None) -> list[dict[str, Any]]:
     return [e for e in read(path) if since is None or e.get("until") is None or e["until"] >= since]
 
 
+def describe(entry: dict[str, Any]) -> str:
+    """One outage, as `mlcycle monitor` warns of it."""
+
+    def when(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+    until = "until now" if entry.get("until") is None else f"until {when(entry['until'])}"
+    return (
+        f"server {entry.get('server')} served WITHOUT a prediction log from "
+        f"{when(entry['since'])} {until} ({entry.get('error')})"
+    )
+
+
 def _write(path: str | Path, entries: list[dict[str, Any]]) -> None:
     try:
         write_json_atomic(path, entries)

@@ -104,14 +104,11 @@ class ModelServer:
         await self.pair.stop()
 
     async def _tick(self) -> None:
-        """Look at the analysis interval once a second; ModelPair.analyse never raises, and
-        the loop outlives anything else that would."""
+        """Look at the analysis interval once a second (ModelPair.analyse never raises, so
+        the loop outlives any failure of it)."""
         while True:
             await asyncio.sleep(TICK_S)
-            try:
-                await self.pair.analyse()
-            except Exception:
-                log.exception("rollout tick failed")
+            await self.pair.analyse()
 
     async def _watch(self) -> None:
         """Refresh the monitor gauges from the log every monitor.gauges_s seconds."""
@@ -297,18 +294,16 @@ class ModelServer:
     # -- errors as responses --------------------------------------------------------
     def refused(self, request: Request, e: inputs.BadInput) -> JSONResponse:
         """The 4xx for a request the model cannot answer, counted and logged."""
-        request_id = getattr(request.state, "request_id", None)
-        version = getattr(request.state, "version", self.pair.stable.version)
+        request_id, version = request.state.request_id, request.state.version  # set by predict
         self.metrics.rejected.labels(e.reason).inc()
         self.metrics.requests.labels(version, "none", str(e.status)).inc()
-        start = getattr(request.state, "start", time.perf_counter())
         self.recorder.record(
             request_id,
             version,
             "none",
             e.status,
             reason=e.reason,
-            latency_s=time.perf_counter() - start,
+            latency_s=time.perf_counter() - request.state.start,
             stats=e.stats,
         )
         return JSONResponse(
