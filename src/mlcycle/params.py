@@ -9,7 +9,15 @@ live in conf/ and nowhere else: a field here has no default (the YAML must set i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Optional
+
+
+class Runtime(str, Enum):
+    """serve.runtime: what runs the package's network."""
+
+    onnx = "onnx"  # the package's network.onnx under ONNX Runtime (torch where it has none)
+    torch = "torch"
 
 
 @dataclass
@@ -266,6 +274,7 @@ class Serve:
     max_queue: int
     request_timeout_s: float
     max_connections: int
+    runtime: Runtime
     package_roots: list[str]
     canary: Canary
 

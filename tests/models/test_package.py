@@ -7,7 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
+from mlcycle.models.onnx_runtime import TOLERANCE
 from mlcycle.models.package import PackageError, load_package, seal
+from mlcycle.threads import torch_threads
 from tests.conftest import MIN_ACCURACY
 
 
@@ -126,3 +128,67 @@ def test_loading_a_package_never_runs_code_named_in_its_card(packaged, tmp_path,
     with pytest.raises(PackageError, match=r"card.json: network"):
         load_package(folder)
     assert not (tmp_path / "secret.txt.copy").exists()
+
+
+def test_the_onnx_export_gives_the_torch_probabilities_on_the_whole_test_split(packaged):
+    """What serving runs by default (network.onnx under ONNX Runtime) answers as the torch
+    network does, within 1e-4 in every class probability, on every test input."""
+    task, path = packaged
+    predictions = pd.read_csv(path / "reports/predictions.csv", dtype={"label": str})
+    files = [path / p for p in predictions["path"]]
+    onnx, eager = (
+        load_package(path / "models/package"),
+        load_package(path / "models/package", "torch"),
+    )
+    assert (path / "models/package/network.onnx").is_file() and onnx.runtime is not None
+    assert eager.runtime is None
+    for threads in (1, 2):  # one session per thread count
+        with torch_threads(threads):
+            difference = (onnx.predict_proba(files) - eager.predict_proba(files)).abs().max()
+        assert float(difference) <= TOLERANCE, (task, threads, float(difference))
+
+
+def test_an_edited_or_missing_onnx_export_is_refused_naming_the_file(packaged, tmp_path):
+    folder, _ = copy_of(packaged, tmp_path)
+    data = bytearray((folder / "network.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / "network.onnx").write_bytes(bytes(data))
+    with pytest.raises(PackageError, match=r"network.onnx does not match the onnx_sha256"):
+        load_package(folder)
+    (folder / "network.onnx").unlink()  # the card still says there was one
+    with pytest.raises(PackageError, match=r"network.onnx does not match the onnx_sha256"):
+        load_package(folder, "torch")
+
+
+def test_sealing_new_weights_drops_the_export_of_the_old_ones(packaged, tmp_path):
+    """A package whose weights are changed on purpose (and sealed again) must not serve the
+    old weights' ONNX export: it is deleted, and the torch network answers."""
+    folder, card = copy_of(packaged, tmp_path)
+    weights = torch.load(folder / "weights.pt", weights_only=True)
+    torch.save({k: v * 0.5 for k, v in weights.items()}, folder / "weights.pt")
+    (folder / "card.json").write_text(json.dumps(seal(folder, card)))
+    package = load_package(folder)
+    assert package.runtime is None and not (folder / "network.onnx").exists()
+    assert "onnx_sha256" not in json.loads((folder / "card.json").read_text())
+
+
+def test_an_export_that_does_not_give_torchs_answers_is_not_used(packaged, monkeypatch):
+    """Checked before use: an export of other weights is refused, and torch runs."""
+    import mlcycle.models.onnx_runtime as onnx_runtime
+
+    package = load_package(packaged[1] / "models/package", "torch")
+    other = load_package(packaged[1] / "models/package", "torch").net
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(0.5)
+    real_export = onnx_runtime.export
+    monkeypatch.setattr(onnx_runtime, "export", lambda net, example: real_export(other, example))
+    example = package.featurizer([package.featurizer.decode(f) for f in files_of(packaged, 4)])
+    assert package.use_onnx(example) is False and package.runtime is None
+    monkeypatch.setattr(onnx_runtime, "export", real_export)
+    assert package.use_onnx(example) is True and package.runtime is not None
+
+
+def files_of(packaged, n):
+    predictions = pd.read_csv(packaged[1] / "reports/predictions.csv")
+    return [packaged[1] / p for p in predictions["path"][:n]]

@@ -293,3 +293,21 @@ def test_connections_beyond_max_connections_get_a_503(learnt):
             time.sleep(0.2)
         else:
             raise AssertionError("still refused after the held connection closed")
+
+
+def test_the_network_runs_under_onnx_runtime_unless_serve_runtime_is_torch(learnt):
+    folder = learnt("digits")
+    files = split_files(folder, "test", 6)
+    answers = {}
+    for runtime in ("onnx", "torch"):
+        with serving(folder, f"serve.runtime={runtime}", token=None) as server:
+            assert server.models()["stable"]["runtime"] == runtime
+            with server.client() as client:
+                answers[runtime] = [
+                    client.post(
+                        "/v1/predict", content=f.read_bytes(), headers={"Content-Type": "image/png"}
+                    ).json()["probabilities"]
+                    for f in files
+                ]
+    for onnx, torch in zip(answers["onnx"], answers["torch"]):
+        assert np.allclose(list(onnx.values()), list(torch.values()), atol=1e-4)

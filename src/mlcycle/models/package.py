@@ -1,13 +1,16 @@
-"""The deployable package: <paths.package>/{weights.pt, card.json}.
+"""The deployable package: <paths.package>/{weights.pt, network.onnx, card.json}.
 
 weights.pt is a plain state dict (loaded with ``weights_only=True``: no code is unpickled);
-card.json holds everything else needed to rebuild the exact preprocessing and network, plus
-the evaluation, the gate result and the provenance of the data.
+network.onnx the same network exported for ONNX Runtime (what serving runs; checked against
+torch when exported, mlcycle.models.onnx_runtime); card.json holds everything else needed
+to rebuild the exact preprocessing and network, plus the evaluation, the gate result and
+the provenance of the data.
 
 A package is data: loading one never runs code named in it. Its network is one of the
 networks mlcycle ships (checkpoint.NETWORKS, no nested objects), and `card_sha256` covers
-the card itself, the weights (`weights_sha256`) and the reference profile, so a package
-edited by hand after packaging is refused naming the file.
+the card itself, the weights (`weights_sha256`), the ONNX export (`onnx_sha256`) and the
+reference profile, so a package edited by hand after packaging is refused naming the file.
+An ONNX file is data too: operators only, run by ONNX Runtime.
 
 A Package is also what evaluate measures (Package.from_checkpoint), so the latency the
 gate checks is that of the prediction path serving runs.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
 import shutil
 import subprocess
@@ -33,9 +37,11 @@ from mlcycle.features.featurizer import Featurizer
 from mlcycle.features.registry import from_stats
 from mlcycle.features.store import FeatureStats
 from mlcycle.models.checkpoint import NetworkRefused, build_network, load_network
+from mlcycle.models.onnx_runtime import ExportMismatch, OnnxNetwork, checked_export
 
 FORMAT = 1
-CARD, WEIGHTS, REFERENCE = "card.json", "weights.pt", "reference.json"
+CARD, WEIGHTS, REFERENCE, ONNX = "card.json", "weights.pt", "reference.json", "network.onnx"
+RUNTIMES = ("onnx", "torch")
 REQUIRED = (
     "format",
     "task",
@@ -63,10 +69,17 @@ def card_hash(card: dict[str, Any]) -> str:
 
 
 def seal(folder: str | Path, card: dict[str, Any]) -> dict[str, Any]:
-    """`card` with the hashes of the folder's weights and reference and of itself: what
-    load_package checks. Whoever changes a package on purpose seals it again."""
+    """`card` with the hashes of the folder's weights, ONNX export and reference and of
+    itself: what load_package checks. Whoever changes a package on purpose seals it again;
+    an ONNX export of other weights than the folder's is deleted then (torch serves)."""
     folder = Path(folder)
     card = {**card, "weights_sha256": sha256(folder / WEIGHTS)}
+    card.pop("onnx_sha256", None)
+    if card.get("onnx_of_weights") != card["weights_sha256"]:
+        (folder / ONNX).unlink(missing_ok=True)
+        card.pop("onnx_of_weights", None)
+    if (folder / ONNX).is_file():
+        card["onnx_sha256"] = sha256(folder / ONNX)
     if (folder / REFERENCE).is_file():
         card["reference_sha256"] = sha256(folder / REFERENCE)
     return {**card, "card_sha256": card_hash(card)}
@@ -79,6 +92,9 @@ class Package:
     featurizer: Featurizer
     # What production traffic is compared with (mlcycle.monitor.reference), if packaged.
     reference: dict[str, Any] | None = None
+    # The network under ONNX Runtime, when loaded with runtime="onnx" or exported by
+    # use_onnx; None: the torch network runs.
+    runtime: OnnxNetwork | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -98,7 +114,21 @@ class Package:
     def predict_decoded(self, decoded: list[Any]) -> torch.Tensor:
         """Class probabilities for inputs already decoded by `featurizer.decode` (serving
         decodes, and refuses bad input, before it batches)."""
-        return self.net(self.featurizer(decoded)).softmax(-1)
+        features = self.featurizer(decoded)
+        network = self.runtime if self.runtime is not None else self.net
+        return network(features).softmax(-1)
+
+    def use_onnx(self, example: torch.Tensor) -> bool:
+        """Run the network under ONNX Runtime from now on, exported here for inputs shaped
+        like `example` (model inputs, any batch size) and checked against torch on it;
+        `save` writes the export into the package. False, said in the log, where the
+        export does not give torch's probabilities: the torch network runs then."""
+        try:
+            self.runtime = checked_export(self.net, example)
+        except ExportMismatch as e:
+            logging.getLogger("mlcycle").warning("%s: the torch network runs instead", e)
+            return False
+        return True
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | Path, stats: FeatureStats) -> Package:
@@ -130,9 +160,13 @@ class Package:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         torch.save(self.net.state_dict(), staging / WEIGHTS)
+        card = {"format": FORMAT, **self.card}
+        if self.runtime is not None:
+            (staging / ONNX).write_bytes(self.runtime.model)
+            card["onnx_of_weights"] = sha256(staging / WEIGHTS)
         if self.reference is not None:
             write_json_atomic(staging / REFERENCE, self.reference)
-        write_json_atomic(staging / CARD, seal(staging, {"format": FORMAT, **self.card}))
+        write_json_atomic(staging / CARD, seal(staging, card))
         shutil.rmtree(out, ignore_errors=True)
         staging.rename(out)
 
@@ -163,8 +197,12 @@ def data_hashes(data: list[str], lock: Path = Path("dvc.lock")) -> dict[str, str
     }
 
 
-def load_package(folder: str | Path) -> Package:
-    """Rebuild preprocessing + network from a package; PackageError names any problem."""
+def load_package(folder: str | Path, runtime: str = "onnx") -> Package:
+    """Rebuild preprocessing + network from a package; PackageError names any problem.
+    runtime="onnx" runs the network with the package's ONNX export where it has one
+    (torch otherwise); "torch" always runs the torch network."""
+    if runtime not in RUNTIMES:
+        raise PackageError(f"unknown runtime {runtime!r}: one of {RUNTIMES}")
     folder = Path(folder)
     card_path, weights_path = folder / CARD, folder / WEIGHTS
     for path in (card_path, weights_path):
@@ -186,9 +224,13 @@ def load_package(folder: str | Path) -> Package:
         )
     if sha256(weights_path) != card["weights_sha256"]:
         raise PackageError(f"{weights_path} is corrupted: its sha256 does not match card.json")
-    reference_path = folder / REFERENCE
+    reference_path, onnx_path = folder / REFERENCE, folder / ONNX
     if reference_path.is_file() and sha256(reference_path) != card.get("reference_sha256"):
         raise PackageError(f"{reference_path} does not match the reference_sha256 of card.json")
+    if onnx_path.is_file() != ("onnx_sha256" in card) or (
+        onnx_path.is_file() and sha256(onnx_path) != card["onnx_sha256"]
+    ):
+        raise PackageError(f"{onnx_path} does not match the onnx_sha256 of card.json")
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         net = build_network(card["network"])
@@ -204,4 +246,7 @@ def load_package(folder: str | Path) -> Package:
             reference = json.loads(reference_path.read_text())
         except json.JSONDecodeError as e:
             raise PackageError(f"{reference_path} is not valid JSON: {e}") from None
-    return Package(card, net.eval(), featurizer, reference)
+    onnx = None
+    if runtime == "onnx" and onnx_path.is_file():
+        onnx = OnnxNetwork(onnx_path.read_bytes())
+    return Package(card, net.eval(), featurizer, reference, onnx)

@@ -47,6 +47,7 @@ class Deployed:
             "path": self.path,
             "task": card["task"],
             "modality": card["modality"],
+            "runtime": "onnx" if self.package.runtime is not None else "torch",
             "labels": self.package.labels,
             "gate_passed": gate.get("passed"),
             "git_revision": card.get("git_revision"),
@@ -59,7 +60,7 @@ def deploy(path: str | Path, serve: Any, metrics: ServerMetrics) -> Deployed:
 
     PackageError names a missing or damaged package.
     """
-    package = load_package(path)
+    package = load_package(path, runtime=serve.runtime)
     version = package.version
 
     cores = cpu_cores()

@@ -40,6 +40,8 @@ def evaluate(params: DictConfig) -> None:
         package = Package.from_checkpoint(paths.checkpoint, stats)
     except (CheckpointError, PackageError) as e:
         raise StageError(str(e)) from None
+    if params.serve.runtime == "onnx":  # the latency of what serving runs
+        package.use_onnx(next(iter(test.batches()))[:8])
     probs = predict(package.net, test.batches())
     conf, pred = probs.max(-1)
     labels = np.array(stats.labels)

@@ -29,6 +29,7 @@ def package(params: DictConfig) -> None:
     except (CheckpointError, PackageError) as e:
         raise StageError(str(e)) from None
     train, val = load_split(paths.features, "train"), load_split(paths.features, "val")
+    pkg.use_onnx(next(iter(val.batches()))[:8])  # network.onnx, for serve.runtime=onnx
     pkg.reference = reference_profile(
         train.paths, pkg.featurizer, stats.modality, predict(pkg.net, val.batches()), stats.labels
     )
