@@ -188,7 +188,8 @@ class ModelServer:
         if route == "stable" and self.pair.canary is not None and self._mirror():
             shadow = self._shadow(decoded, answer["label"], request_id, stats)
             asyncio.get_running_loop().create_task(shadow)
-        self.pair.analyse_soon()
+        if self.pair.canary is not None:  # no rollout, nothing to analyse
+            self.pair.analyse_soon()
         return JSONResponse(
             {
                 **answer,
