@@ -1,29 +1,86 @@
-"""Kept inputs stay within their budget of bytes and age, the oldest deleted first."""
+"""Kept inputs go into tar segments within their budget of bytes and age, the oldest
+segments deleted first; each input reads back by its reference, with tar as with us."""
 
 import os
+import subprocess
+import tarfile
 import time
 
-from mlcycle.monitor.kept_inputs import KeptInputs
+import pytest
+
+from mlcycle.monitor.kept_inputs import KeptInputs, KeptReader, is_kept, read_kept
 
 
-def test_the_oldest_inputs_go_first_when_the_bytes_are_spent(tmp_path):
-    kept = KeptInputs(tmp_path / "inputs", max_mb=0.01, max_age_s=3600)  # 10 kB
-    for i in range(30):
-        kept.write(tmp_path / "inputs" / f"r{i:02d}.wav", bytes(1000))
-    left = sorted(p.name for p in (tmp_path / "inputs").iterdir())
-    assert left == [f"r{i:02d}.wav" for i in range(20, 30)]  # the newest 10 kB
-    assert kept.pruned == 20 and kept.bytes == 10_000
+def segments(folder):
+    return sorted(p.name for p in folder.glob("*.tar"))
 
 
-def test_inputs_older_than_the_age_limit_are_deleted_at_start_and_on_write(tmp_path):
+def test_each_input_reads_back_by_its_reference_from_an_open_segment(tmp_path):
+    kept = KeptInputs(tmp_path / "inputs", max_mb=100, max_age_s=3600)
+    bodies = {f"r{i:02d}.wav": os.urandom(1000 + i) for i in range(20)}
+    refs = {name: kept.write(name, body) for name, body in bodies.items()}
+    assert len(segments(tmp_path / "inputs")) == 1  # one file, not twenty
+    with KeptReader() as reader:  # the segment is still open: readable all the same
+        assert {name: reader.read(ref) for name, ref in refs.items()} == bodies
+    kept.close()
+    segment = tmp_path / "inputs" / segments(tmp_path / "inputs")[0]
+    with tarfile.open(segment) as tar:  # a closed segment is a plain tar archive
+        assert tar.getnames() == list(bodies)
+    if os.path.exists("/usr/bin/tar") or os.path.exists("/bin/tar"):
+        listed = subprocess.run(["tar", "tf", segment], capture_output=True, text=True)
+        assert listed.returncode == 0 and listed.stdout.split() == list(bodies)
+
+
+def test_the_oldest_segments_go_first_when_the_bytes_are_spent(tmp_path):
+    folder = tmp_path / "inputs"
+    kept = KeptInputs(folder, max_mb=0.05, max_age_s=3600)  # 50 kB: 5 kB segments
+    refs = [kept.write(f"r{i:03d}.wav", bytes(1000)) for i in range(200)]
+    on_disk = sum(p.stat().st_size for p in folder.glob("*.tar"))
+    assert on_disk <= 50_000 + kept.segment_bytes + 20 * 512 and kept.pruned > 0
+    assert on_disk == kept.bytes
+    alive = [is_kept(ref) for ref in refs]
+    assert alive == sorted(alive)  # the oldest are gone, the newest are there
+    assert all(alive[-20:]) and not any(alive[:100])  # 5 kB segments padded to 10 kB
+    assert read_kept(refs[-1]) == bytes(1000)
+    with pytest.raises(FileNotFoundError, match="r000.wav"):
+        read_kept(refs[0])
+
+
+def test_segments_older_than_the_age_limit_are_deleted_at_start_and_on_write(tmp_path):
     folder = tmp_path / "inputs"
     folder.mkdir()
-    old, recent = folder / "old.wav", folder / "recent.wav"
-    old.write_bytes(b"x" * 10)
-    recent.write_bytes(b"y" * 10)
+    old, recent = folder / "inputs-old.tar", folder / "inputs-recent.tar"
+    for path in (old, recent):
+        with tarfile.open(path, "w") as tar:
+            tar.addfile(tarfile.TarInfo("x.wav"))
     week = time.time() - 8 * 86_400
     os.utime(old, (week, week))
     kept = KeptInputs(folder, max_mb=100, max_age_s=7 * 86_400)  # a restart finds both
     assert not old.exists() and recent.exists() and kept.pruned == 1
-    kept.write(folder / "new.wav", b"z")
-    assert sorted(p.name for p in folder.iterdir()) == ["new.wav", "recent.wav"]
+    ref = kept.write("new.wav", b"z")
+    assert recent.exists() and read_kept(ref) == b"z"
+    assert len(segments(folder)) == 2  # a new segment: never appended to an old one
+
+
+def test_a_full_disk_leaves_no_half_written_input(tmp_path, monkeypatch):
+    kept = KeptInputs(tmp_path / "inputs", max_mb=100, max_age_s=3600)
+    first = kept.write("a.wav", b"a" * 3000)
+    raw = kept.tar.fileobj
+    real_write = raw.write
+    calls = []
+
+    def full(data):
+        calls.append(len(data))
+        if len(calls) == 2:  # the header went out, the data does not
+            raise OSError(28, "No space left on device")
+        return real_write(data)
+
+    monkeypatch.setattr(raw, "write", full)
+    with pytest.raises(OSError, match="No space"):
+        kept.write("b.wav", b"b" * 3000)
+    monkeypatch.setattr(raw, "write", real_write)
+    third = kept.write("c.wav", b"c" * 10)
+    kept.close()
+    with tarfile.open(first.rpartition("#")[0]) as tar:
+        assert tar.getnames() == ["a.wav", "c.wav"]
+    assert read_kept(first) == b"a" * 3000 and read_kept(third) == b"c" * 10

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from mlcycle.atomic import write_csv_atomic
+from mlcycle.atomic import write_csv_atomic, write_with
+from mlcycle.monitor.kept_inputs import KeptReader, is_kept, split
 
 
 def kept(log: pd.DataFrame) -> pd.DataFrame:
     """Served requests whose input the server kept (one row per request, no shadow runs)."""
     rows = log[(log["route"] != "shadow") & log["input_file"].notna()]
-    rows = rows[[Path(p).is_file() for p in rows["input_file"]]]
+    rows = rows[[is_kept(ref) for ref in rows["input_file"]]]
     return rows.drop_duplicates("request_id")
 
 
@@ -32,16 +32,21 @@ def export_labelled(log: pd.DataFrame, labels_csv: Path, out: Path, fmt: str) ->
         raise ValueError(f"{labels_csv}: missing column(s) {sorted(missing)}")
     inputs = kept(log).set_index("request_id")["input_file"]
     rows = []
-    for line, (request_id, label) in enumerate(zip(labels["request_id"], labels["label"]), 2):
-        if not label.strip():
-            continue  # not labelled (yet)
-        if request_id not in inputs.index:
-            raise ValueError(f"{labels_csv} line {line}: no kept input for request {request_id}")
-        source = Path(inputs[request_id])
-        rel = Path(label) / source.name if fmt == "folder" else Path(source.name)
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, out / rel)
-        rows.append({"path": rel.as_posix(), "label": label})
+    with KeptReader() as reader:
+        pairs = zip(labels["request_id"], labels["label"])
+        for line, (request_id, label) in enumerate(pairs, 2):
+            if not label.strip():
+                continue  # not labelled (yet)
+            if request_id not in inputs.index:
+                raise ValueError(
+                    f"{labels_csv} line {line}: no kept input for request {request_id}"
+                )
+            name = split(inputs[request_id])[1]
+            rel = Path(label) / name if fmt == "folder" else Path(name)
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            data = reader.read(inputs[request_id])
+            write_with(out / rel, lambda tmp, data=data: tmp.write_bytes(data))
+            rows.append({"path": rel.as_posix(), "label": label})
     if fmt == "manifest":
         write_csv_atomic(out / "manifest.csv", pd.DataFrame(rows, columns=["path", "label"]))
     return len(rows)
@@ -49,12 +54,21 @@ def export_labelled(log: pd.DataFrame, labels_csv: Path, out: Path, fmt: str) ->
 
 def sample_for_labelling(log: pd.DataFrame, n: int, out: Path) -> int:
     """<out>/to_label.csv: `n` kept inputs, least confident first, with an empty label
-    column for a person to fill (then: export --labels)."""
+    column for a person to fill (then: export --labels); the inputs themselves are
+    unpacked into <out>/inputs/ for the person to listen to or look at."""
     rows = kept(log).sort_values("confidence", na_position="first").head(n)
+    files = []
+    with KeptReader() as reader:
+        for ref in rows["input_file"]:
+            path = out / "inputs" / split(ref)[1]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = reader.read(ref)
+            write_with(path, lambda tmp, data=data: tmp.write_bytes(data))
+            files.append(str(path))
     table = pd.DataFrame(
         {
             "request_id": rows["request_id"],
-            "input_file": rows["input_file"],
+            "input_file": files,
             "predicted": rows["label"],
             "confidence": rows["confidence"],
             "label": "",

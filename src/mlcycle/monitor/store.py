@@ -149,20 +149,27 @@ class LogWriter:
         self.thread.start()
 
     def put(self, row: dict[str, Any]) -> None:
-        """Queue a row; a `body` (bytes) is written to the row's `input_file` first, unless
-        the bodies queued already hold max_body_bytes (then the input is not kept)."""
-        body = row.get("body")
-        if body is not None:
+        """Queue a row; a `body` (bytes) is kept (KeptInputs) as its `input_file` first, unless
+        the bodies queued already hold max_body_bytes (then the input is not kept). The
+        row's `stats` (a dict, or a callable computing it, with the `nbytes` it holds) are
+        spread into its columns when it is written; beyond max_body_bytes a callable is
+        called at once, so that what waits in the queue stays bounded."""
+        body, stats = row.get("body"), row.get("stats")
+        held = (len(body) if body is not None else 0) + getattr(stats, "nbytes", 0)
+        if held:
             with self.lock:
-                if self.body_bytes + len(body) > self.max_body_bytes:
-                    row = {**row, "body": None, "input_file": None}
+                if self.body_bytes + held > self.max_body_bytes:
+                    row = {**row, "body": None, "input_file": None, "held": 0}
+                    if callable(stats):
+                        row["stats"] = stats()
                 else:
-                    self.body_bytes += len(body)
+                    self.body_bytes += held
+                    row["held"] = held
         try:
             self.queue.put_nowait(row)
         except queue.Full:  # never block a prediction: lose the oldest instead
             try:
-                self.queue.get_nowait()
+                self._release(self.queue.get_nowait())
                 self.dropped += 1
             except queue.Empty:
                 pass
@@ -190,16 +197,15 @@ class LogWriter:
         if not rows:
             return rows
         for row in rows:
+            self._spread(row)
             body = row.pop("body", None)
             if body is None:
                 continue
-            with self.lock:
-                self.body_bytes -= len(body)
             if self.kept is None:  # nowhere to keep inputs: the row only
                 row["input_file"] = None
                 continue
             try:
-                self.kept.write(row["input_file"], body)
+                row["input_file"] = self.kept.write(row["input_file"], body)
             except OSError as e:  # a full disk loses the input, never the row
                 log.warning("cannot keep input %s: %s", row["input_file"], e)
                 row["input_file"] = None
@@ -214,6 +220,22 @@ class LogWriter:
             return rows[-self.queue.maxsize :]
         self.written += len(rows)
         return []
+
+    def _spread(self, row: dict[str, Any]) -> None:
+        """The row's statistics into its columns, and what it held out of the budget."""
+        stats = row.pop("stats", None)
+        if stats is not None:
+            try:
+                row.update(stats() if callable(stats) else stats)
+            except Exception as e:  # never lose the row for its statistics
+                log.warning("statistics of request %s: %s", row.get("request_id"), e)
+        self._release(row)
+
+    def _release(self, row: dict[str, Any]) -> None:
+        held = row.pop("held", 0)
+        if held:
+            with self.lock:
+                self.body_bytes -= held
 
     def _insert(self, rows: list[dict[str, Any]]) -> None:
         with self.engine.begin() as conn:
@@ -245,3 +267,5 @@ class LogWriter:
         self.stopping.set()
         self.thread.join(timeout)
         self.engine.dispose()
+        if self.kept is not None and not self.thread.is_alive():
+            self.kept.close()

@@ -33,16 +33,30 @@ from mlcycle.serve.canary import Outcome, RolloutConflict
 from mlcycle.serve.metrics import ServerMetrics
 from mlcycle.serve.models import Deployed, checked
 from mlcycle.serve.pair import CanaryRefused, ModelPair, PackageOutsideRoots
-from mlcycle.serve.recorder import NullRecorder, PredictionRecorder
+from mlcycle.serve.recorder import LazyStats, NullRecorder, PredictionRecorder
+from mlcycle.serve.settings import plain
 
 log = logging.getLogger("mlcycle.serve")
 TICK_S = 1.0  # how often a time-based analysis interval is looked at
+# The monitor gauges come from at most this many of the window's newest rows: reading an
+# hour of a busy log (1.8 million rows at 500 req/s) every monitor.gauges_s would not do.
+GAUGE_ROWS = 20_000
 # Bodies up to this size are decoded on the event loop (a 1 s WAV in ~0.1 ms: less than
 # handing it to a thread costs); larger ones in a worker thread, not to stall the loop.
 INLINE_DECODE_BYTES = 256_000
 # An oversized body is read to its end (and dropped) up to this much, so that the client
 # can read the 413; beyond it the connection is closed.
 DRAIN_BYTES = 128 * 2**20
+
+
+if hasattr(asyncio, "timeout"):  # Python 3.11+: a deadline without a task per request
+
+    async def within(coro: Any, seconds: float) -> Any:
+        async with asyncio.timeout(seconds):
+            return await coro
+
+else:  # pragma: no cover - Python 3.10
+    within = asyncio.wait_for
 
 
 class Unavailable(Exception):
@@ -71,11 +85,11 @@ class ModelServer:
         inputs_dir: str = "models/serving/inputs",
         outages_path: str | None = None,
     ) -> None:
-        self.serve, self.metrics = serve, ServerMetrics()
-        self.monitor, self.inputs_dir, self.outages_path = monitor, inputs_dir, outages_path
+        self.serve, self.metrics = plain(serve), ServerMetrics()
+        self.monitor, self.inputs_dir, self.outages_path = plain(monitor), inputs_dir, outages_path
         self.recorder: PredictionRecorder | NullRecorder = NullRecorder()
         self.stable_path = stable_path
-        self.pair = ModelPair(serve, rollout_path, self.metrics)
+        self.pair = ModelPair(self.serve, rollout_path, self.metrics)
         self.ticker: asyncio.Task | None = None
         self.watcher: asyncio.Task | None = None
 
@@ -127,7 +141,7 @@ class ModelServer:
         if reference is None:
             return None
         since = time.time() - self.monitor.window_s
-        frame = read_log(self.monitor.store, since=since)
+        frame = read_log(self.monitor.store, since=since, last=GAUGE_ROWS)
         return summarise(frame, reference, self.monitor) if len(frame) else None
 
     @property
@@ -144,8 +158,7 @@ class ModelServer:
         request.state.version = self.pair.stable.version
         try:
             with self.pair.stable.batcher.slot(self.serve.max_queue):
-                timeout = self.serve.request_timeout_s
-                return await asyncio.wait_for(self._predict(request), timeout)
+                return await within(self._predict(request), self.serve.request_timeout_s)
         except Overloaded as e:
             raise Unavailable("overloaded", f"the server is at capacity ({e})") from None
         except TimeoutError:
@@ -200,19 +213,20 @@ class ModelServer:
             }
         )
 
-    async def _decode(self, request: Request, model: Deployed) -> tuple[Any, dict | None, bytes]:
-        """The body decoded with the limits of the model the request is routed to;
+    async def _decode(self, request: Request, model: Deployed) -> tuple[Any, Any, bytes]:
+        """The body decoded with the limits of the model the request is routed to, and its
+        statistics for the log (computed by the log's thread, off the request path);
         BadInput names what is wrong with it."""
         data, content_type = await read_body(request, self.serve.max_body_bytes)
         modality = model.package.card["modality"]
         inputs.check_content_type(content_type, modality)
         max_pixels = getattr(model.package.featurizer.cfg, "max_pixels", None)
-        args = (data, modality, self.serve, max_pixels, self.recorder.on)
+        args = (data, modality, self.serve, max_pixels)
         if len(data) <= INLINE_DECODE_BYTES:  # a clip decodes faster than a thread hop
-            decoded, stats = inputs.decode_with_stats(*args)
+            decoded = inputs.decode(*args)
         else:
-            decoded, stats = await asyncio.to_thread(inputs.decode_with_stats, *args)
-        return decoded, stats, data
+            decoded = await asyncio.to_thread(inputs.decode, *args)
+        return decoded, LazyStats(decoded, modality) if self.recorder.on else None, data
 
     def _mirror(self) -> bool:
         return random.random() < self.serve.canary.mirror_fraction
@@ -220,8 +234,8 @@ class ModelServer:
     async def _submit(self, model: Deployed, route: str, decoded: Any) -> list[float]:
         """The model's output; a canary (or its shadow) that takes longer than
         serve.canary.timeout_s has failed (TimeoutError), and stable answers instead."""
-        if route == "stable":
-            return await model.batcher.submit(decoded)
+        if route == "stable":  # a lone request may run at once, on the event loop
+            return await model.batcher.submit(decoded, inline=True)
         return await asyncio.wait_for(model.batcher.submit(decoded), self.serve.canary.timeout_s)
 
     async def _run(self, model: Deployed, route: str, decoded: Any) -> list[float] | None:
@@ -244,7 +258,7 @@ class ModelServer:
         return probs
 
     async def _shadow(
-        self, decoded: Any, stable_label: str, request_id: str, stats: dict | None
+        self, decoded: Any, stable_label: str, request_id: str, stats: LazyStats | None
     ) -> None:
         """Run a mirrored stable request on the canary; its answer is recorded, not sent."""
         canary = self.pair.canary

@@ -3,6 +3,10 @@
 As Triton, TorchServe and Ray Serve do it: the first request of a batch waits up to
 `wait_ms` for company, at most `max_batch_size` go together, and the model runs off the
 event loop in a worker thread, one batch in flight per model.
+
+A lone request (the only one admitted, nothing queued or running, no `wait_ms`) may run
+at once on the event loop instead: two hops (the batching task, the worker thread) cost
+more than a sub-millisecond network, and nobody is waiting behind it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ class Batcher:
         finally:
             self.admitted -= 1
 
+    def alone(self) -> bool:
+        """Nothing but this one admitted request: no batch to join, nobody to delay."""
+        return self.wait_s == 0 and not self.busy and self.queue.empty() and self.admitted <= 1
+
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._loop())
 
@@ -68,8 +76,21 @@ class Batcher:
             if not future.done():
                 future.set_exception(RuntimeError("the model was unloaded"))
 
-    async def submit(self, item: Any) -> Any:
-        """The model's output for one input; raises what the model raised."""
+    async def submit(self, item: Any, inline: bool = False) -> Any:
+        """The model's output for one input; raises what the model raised. `inline` lets
+        a lone request run on the event loop (for a model trusted not to hang: stable)."""
+        if inline and self.alone():
+            # Requests read in the same turn of the loop have not reached their slot yet:
+            # let them, so that a burst is batched rather than run one by one.
+            await asyncio.sleep(0)
+        if inline and self.alone():
+            self.busy = True
+            try:
+                if self.on_batch is not None:
+                    self.on_batch(1)
+                return self.run([item])[0]
+            finally:
+                self.busy = False
         future = asyncio.get_running_loop().create_future()
         await self.queue.put((item, future))
         return await future

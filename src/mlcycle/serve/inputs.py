@@ -18,7 +18,7 @@ import soundfile as sf
 
 from mlcycle.data.audio_io import AudioDecodeError, read_audio
 from mlcycle.data.image_io import ImageDecodeError, read_image
-from mlcycle.monitor.stats import audio_stats, input_stats
+from mlcycle.monitor.stats import audio_stats
 
 # Content types each modality accepts (application/octet-stream: either; the bytes decide).
 ACCEPTED = {"audio": ("audio/",), "image": ("image/",)}
@@ -61,14 +61,6 @@ def looks_like(data: bytes) -> str | None:
     if data.startswith(AUDIO_MAGIC):
         return "audio"
     return None
-
-
-def decode_with_stats(
-    data: bytes, modality: str, limits: Any, max_pixels: int | None, stats: bool
-) -> tuple[Any, dict[str, Any] | None]:
-    """decode, and the input's statistics (mlcycle.monitor.stats) when `stats`."""
-    decoded = decode(data, modality, limits, max_pixels)
-    return decoded, input_stats(decoded, modality) if stats else None
 
 
 def decode(data: bytes, modality: str, limits: Any, max_pixels: int | None = None) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from mlcycle.monitor import outages
 from mlcycle.monitor.kept_inputs import KeptInputs
+from mlcycle.monitor.stats import input_stats
 from mlcycle.monitor.store import LogWriter, StoreError
 
 log = logging.getLogger("mlcycle.serve")
@@ -31,6 +32,29 @@ def ending(data: bytes) -> str:
     return next((end for magic, end in ENDINGS if data.startswith(magic)), ".bin")
 
 
+class LazyStats:
+    """An input's statistics (mlcycle.monitor.stats), computed when the log's thread
+    writes the row rather than on the request path; computed once for all its rows."""
+
+    def __init__(self, decoded: Any, modality: str) -> None:
+        self.decoded, self.modality, self.value = decoded, modality, None
+
+    @property
+    def nbytes(self) -> int:
+        """What it holds in memory until its row is written."""
+        if self.value is not None:
+            return 0
+        if self.modality == "audio":
+            return self.decoded[0].nbytes
+        return self.decoded.width * self.decoded.height * len(self.decoded.getbands())
+
+    def __call__(self) -> dict[str, Any]:
+        if self.value is None:
+            self.value = input_stats(self.decoded, self.modality)
+            self.decoded = None
+        return self.value
+
+
 class NullRecorder:
     """The recorder of a server that logs nothing (no monitor config)."""
 
@@ -51,7 +75,7 @@ class PredictionRecorder:
         self.outages_path, self.outage = outages_path, None
         kept = None
         if cfg.keep_inputs:
-            kept = KeptInputs(inputs_dir, cfg.keep_inputs_mb, cfg.keep_inputs_days * 86_400)
+            kept = KeptInputs(self.inputs_dir.resolve(), cfg.keep_inputs_mb, cfg.keep_inputs_days * 86_400)
         self.writer = None
         if cfg.store:
             try:
@@ -79,7 +103,7 @@ class PredictionRecorder:
         label: str | None = None,
         confidence: float | None = None,
         latency_s: float | None = None,
-        stats: dict[str, Any] | None = None,
+        stats: LazyStats | dict[str, Any] | None = None,
         body: bytes | None = None,
     ) -> None:
         if self.writer is None:
@@ -94,11 +118,11 @@ class PredictionRecorder:
             "label": label,
             "confidence": confidence,
             "latency_ms": None if latency_s is None else round(latency_s * 1000, 3),
-            **(stats or {}),
+            "stats": stats,  # a dict, or LazyStats for the log's thread
         }
         if body and self.cfg.keep_inputs:
             row["body"] = body
-            row["input_file"] = str(self.inputs_dir.resolve() / f"{request_id}{ending(body)}")
+            row["input_file"] = f"{request_id}{ending(body)}"  # its name in the segment
         self.writer.put(row)
 
     def close(self) -> None:
