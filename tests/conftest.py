@@ -17,6 +17,8 @@ SMALL = [
     "collect.keywords.repeats=1",
     "collect.keywords.unknown_per_speaker=2",
     "collect.keywords.silence_per_speaker=1",
+    "collect.pico.speakers=10",
+    "collect.pico.held_out_speakers=4",
     "collect.defect_fraction=0.03",
     "validate.min_per_class=2",
     "train.max_epochs=2",
@@ -186,6 +188,9 @@ LEARNT = {
     "keywords": SMALL
     + [
         "collect.keywords.speakers=120",
+        "collect.pico.speakers=20",
+        "collect.pico.held_out_speakers=8",
+        "scope.targets.held_out_accuracy.min=0.05",
         "train.max_epochs=12",
         "train.patience=12",
         "scope.targets.accuracy.min=0.2",

@@ -59,3 +59,20 @@ def test_an_interval_clear_of_the_target_decides():
     assert check_targets(sure, {"accuracy": {"min": 0.95}})[0]["verdict"] == "pass"
     low = {"accuracy": 0.90, "accuracy_ci95": [0.88, 0.92]}
     assert check_targets(low, {"accuracy": {"min": 0.95}})[0]["verdict"] == "fail"
+
+
+def test_an_undecided_target_says_how_many_examples_would_decide_it():
+    """The issue's case: 0.983 on 60 test clips, [0.911, 0.997] straddles 0.95; about
+    168 clips at that accuracy would clear it (Wilson's interval, as evaluate's)."""
+    from mlcycle.scope import examples_to_decide, wilson
+
+    low, high = wilson(0.983, 60)
+    assert (round(low, 3), round(high, 3)) == (0.911, 0.997)
+    metrics = {"accuracy": 0.983, "accuracy_ci95": [0.911, 0.997]}
+    (check,) = check_targets(metrics, {"accuracy": {"min": 0.95}})
+    needed = check["examples_to_decide"]
+    assert check["verdict"] == "undecided" and needed == examples_to_decide(0.983, 0.95)
+    assert wilson(0.983, needed)[0] >= 0.95 > wilson(0.983, needed - 1)[0]
+    assert examples_to_decide(0.95, 0.95) is None  # on the target: no test set decides
+    decided = check_targets({"accuracy": 0.99, "accuracy_ci95": [0.98, 0.995]}, {"accuracy": {"min": 0.95}})
+    assert decided[0]["examples_to_decide"] is None

@@ -95,6 +95,36 @@ class KeywordsSource:
 
 
 @dataclass
+class PicoSource:
+    # SVOX Pico (mlcycle.data.pico) speaking collect.keywords' script, recorded the same
+    # way. Speakers of `voices` are split train/val/test by speaker; every speaker of
+    # `held_out_voices` goes to the held_out split, never trained on: evaluate's
+    # held-out-voices figure.
+    voices: list[str]
+    speakers: int
+    held_out_voices: list[str]
+    held_out_speakers: int
+    rate: list[int]   # percent of the voice's own speed
+    pitch: list[int]  # percent of the voice's own pitch
+
+
+@dataclass
+class Perturbation:
+    p: float  # the share of clips it is applied to (0: off)
+    range: list[float]
+
+
+@dataclass
+class Augment:
+    # mlcycle.data.augment, on built-in synthesised training speakers (not held-out ones)
+    speed: Perturbation      # range: speed factor
+    vtlp: Perturbation       # range: frequency warp factor
+    eq: Perturbation         # range: the largest band gain, dB
+    telephone: Perturbation  # range: unused
+    codec: Perturbation      # range: Vorbis compression level (1 the lowest bitrate)
+
+
+@dataclass
 class DigitsSource:
     sizes: list[int]
     modes: list[str]
@@ -120,6 +150,8 @@ class Collect:
     folder: FolderSource
     manifest: ManifestSource
     keywords: Optional[KeywordsSource] = None
+    pico: Optional[PicoSource] = None
+    augment: Optional[Augment] = None
     digits: Optional[DigitsSource] = None
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+Z95 = 1.959964  # the normal quantile of a two-sided 95 % interval
+MAX_EXAMPLES = 10_000_000
 
 
 def lookup(metrics: Mapping[str, Any], path: str) -> float:
@@ -58,9 +62,43 @@ def check_targets(metrics: Mapping[str, Any], targets: Mapping[str, Any]) -> lis
                     "interval": interval,
                     "verdict": result,
                     "passed": result == "pass",
+                    # how many examples would decide it, were the figure to hold
+                    "examples_to_decide": (
+                        examples_to_decide(measured, limit) if result == "undecided" else None
+                    ),
                 }
             )
     return checks
+
+
+def wilson(p: float, n: int) -> tuple[float, float]:
+    """Wilson's 95 % interval of a proportion `p` measured on `n` examples."""
+    z2 = Z95 * Z95
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return centre - half, centre + half
+
+
+def examples_to_decide(measured: float, limit: float) -> int | None:
+    """The fewest examples whose 95 % interval around `measured` leaves `limit` out:
+    what a test set must hold for an undecided target to be decided, if the figure
+    measured now holds (Wilson's interval, that of accuracy; for other figures, such as
+    macro-F1, an estimate). None when the figure sits on the target itself or is not a
+    proportion."""
+    if not 0.0 <= measured <= 1.0 or measured == limit:
+        return None
+
+    def decides(n: int) -> bool:
+        low, high = wilson(measured, n)
+        return not low < limit <= high
+
+    if not decides(MAX_EXAMPLES):
+        return None
+    low, high = 1, MAX_EXAMPLES
+    while low < high:  # the interval narrows as n grows: the first n that decides
+        mid = (low + high) // 2
+        low, high = (low, mid) if decides(mid) else (mid + 1, high)
+    return low
 
 
 def best_baseline(metrics: Mapping[str, Any], path: str) -> float:

@@ -30,7 +30,24 @@ def test_injected_defects_are_rejected_with_their_reason(collected):
 def test_no_speaker_is_in_two_splits(collected):
     valid = pd.read_csv(collected / "data/validated/manifest.csv")
     assert (valid.groupby("group")["split"].nunique() == 1).all()
-    assert set(valid["split"]) == {"train", "val", "test"}
+    assert set(valid["split"]) == {"train", "val", "test", "held_out"}
+
+
+def test_held_out_voices_are_never_in_train_val_or_test(collected):
+    """collect.pico.held_out_voices land in the held_out split only, with their labels
+    true; the training voices of both synthesisers are split by speaker as usual."""
+    valid = pd.read_csv(collected / "data/validated/manifest.csv")
+    params = json.loads((collected / "metrics/data.json").read_text())
+    held = valid[valid["split"] == "held_out"]
+    assert set(held["engine"]) == {"pico"} and set(held["accent"]) == {"en-GB"}
+    assert (held["held_out"] == 1).all() and not (valid[valid["split"] != "held_out"]["held_out"] == 1).any()
+    trained = valid[valid["split"] == "train"]
+    assert set(trained["engine"]) == {"espeak", "pico"}
+    assert "en-GB" not in set(trained.loc[trained["engine"] == "pico", "accent"])
+    assert params["split_sizes"]["held_out"] == len(held) > 0
+    # augmentations touched training speakers only
+    assert (held["speed"].fillna(1.0) == 1.0).all() and (held["channel"].fillna("clean") == "clean").all()
+    assert (valid.loc[valid["split"] == "train", "speed"].fillna(1.0) != 1.0).any()
 
 
 def test_split_of_a_group_never_changes_as_data_grows(collected, tmp_path, monkeypatch):
@@ -50,7 +67,7 @@ def test_split_of_a_group_never_changes_as_data_grows(collected, tmp_path, monke
     assert len(same) > 0.9 * len(before)
     assert (same["split_before"] == same["split_after"]).all()
     counts = after["split"].value_counts()
-    assert set(counts.index) == {"train", "val", "test"}
+    assert set(counts.index) == {"train", "val", "test", "held_out"}
 
 
 def test_split_fractions_follow_the_config():

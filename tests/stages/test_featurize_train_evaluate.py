@@ -66,6 +66,10 @@ def test_evaluate_writes_metrics_confusion_and_errors(trained):
         "worst_slice",
     }
     assert len(m["per_class"]) == 12 and m["latency_p95_ms"] >= m["latency_p50_ms"] > 0
+    # the voices no model trained on (collect.pico.held_out_voices), scored apart
+    low, high = m["held_out_accuracy_ci95"]
+    assert 0 <= low <= m["held_out_accuracy"] <= high <= 1
+    assert m["held_out_examples"] > 0 and set(m["held_out_per_voice"]) == {"en-GB"}
     assert m["latency_cpu_p95_ms"] >= m["latency_cpu_p50_ms"] > 0
     confusion = pd.read_csv(trained / "plots/confusion.csv")
     assert len(confusion) == m["test_examples"]

@@ -45,7 +45,10 @@ def flip_labels(manifest: pd.DataFrame, params: DictConfig) -> int:
         return 0
     built_in = [name for name, source in SOURCES.items() if source.built_in]
     manifest["true_label"] = manifest["label"].where(manifest["source"].isin(built_in), "")
-    rows = manifest.index[manifest["source"].isin(built_in) & (manifest["defect"] == "")]
+    intact = manifest["source"].isin(built_in) & (manifest["defect"] == "")
+    if "held_out" in manifest:  # held-out voices measure the model: their labels stay true
+        intact &= manifest["held_out"].fillna(0).astype(float) == 0
+    rows = manifest.index[intact]
     rng = np.random.default_rng([params.seed, 77])
     chosen = rng.choice(rows, size=min(len(rows), int(round(len(rows) * fraction))), replace=False)
     labels = list(params.task.labels)

@@ -109,8 +109,12 @@ def variants() -> list[str]:
 def in_fresh_processes(fn: Callable[[T], R], items: Sequence[T], workers: int = 2) -> Iterator[R]:
     """Yield fn(item) for each item in order, each call in a newly forked process.
 
-    The parent never speaks, so every child starts from the same eSpeak state.
+    The children are forked from a fork server, a clean single-threaded process that
+    never speaks, so every child starts from the same eSpeak state. (Forking the caller
+    itself, whose pool threads and libraries hold locks at any moment, now and then left
+    a child waiting on a lock no thread would release.)
     """
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([fn.__module__])
     with context.Pool(processes=max(1, workers), maxtasksperchild=1) as pool:
         yield from pool.imap(fn, items)

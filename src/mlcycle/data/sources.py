@@ -21,31 +21,61 @@ from mlcycle.progress import progress
 
 
 def keywords(params: DictConfig, dest: Path) -> pd.DataFrame:
-    """Spoken keywords synthesised with eSpeak NG (collect.keywords)."""
+    """Spoken keywords synthesised with eSpeak NG (collect.keywords, collect.augment)."""
     cfg = params.collect.keywords
     if cfg is None:
         raise SourceError("collect.sources has 'keywords' but collect.keywords is not set")
-    rows = []
     total = cfg.speakers * speech_commands.clips_per_speaker(cfg)
-    with progress(total, "synthesising", "clip") as bar:
-        for clip in speech_commands.synthesise(cfg, params.seed, params.collect.workers):
+    clips = speech_commands.synthesise(
+        cfg, params.seed, params.collect.workers, params.collect.augment
+    )
+    return speech_rows(clips, total, "keywords", cfg.sample_rate, dest)
+
+
+def pico_keywords(params: DictConfig, dest: Path) -> pd.DataFrame:
+    """The same words spoken by SVOX Pico's voices (collect.pico), held-out voices too."""
+    cfg, words = params.collect.pico, params.collect.keywords
+    if cfg is None or words is None:
+        raise SourceError(
+            "collect.sources has 'pico' but collect.pico or collect.keywords (the words "
+            "and the recording set-up it shares) is not set"
+        )
+    try:
+        speakers = speech_commands.make_pico_speakers(cfg, params.seed)
+    except ValueError as e:
+        raise SourceError(str(e)) from None
+    total = len(speakers) * speech_commands.clips_per_speaker(words)
+    clips = speech_commands.synthesise(
+        words, params.seed, params.collect.workers, params.collect.augment, pico_cfg=cfg
+    )
+    return speech_rows(clips, total, "pico", words.sample_rate, dest)
+
+
+def speech_rows(clips, total: int, source: str, sample_rate: int, dest: Path) -> pd.DataFrame:
+    """Write each synthesised clip as a WAV under <label>/; one manifest row each."""
+    rows = []
+    with progress(total, f"synthesising ({source})", "clip") as bar:
+        for clip in clips:
             spk = clip.speaker
             rel = Path(clip.label) / f"{spk.id}_{clip.word or 'noise'}_{len(rows):05d}.wav"
-            write_wav(dest / rel, clip.samples, cfg.sample_rate)
+            write_wav(dest / rel, clip.samples, sample_rate)
             rows.append(
                 {
                     "path": rel.as_posix(),
                     "label": clip.label,
                     "group": spk.id,
-                    "source": "keywords",
+                    "source": source,
                     "speaker": spk.id,
+                    "engine": spk.engine,
                     "accent": spk.accent,
                     "variant": spk.variant,
                     "word": clip.word,
-                    "rate_wpm": spk.rate_wpm,
+                    "rate_wpm": spk.rate if spk.engine == speech_commands.ESPEAK else None,
+                    "rate_percent": spk.rate if spk.engine == speech_commands.PICO else None,
                     "pitch": spk.pitch,
+                    "held_out": int(spk.held_out),
                     # what the recorder delivers; validate rejects a file that differs
-                    "expected_sample_rate": cfg.sample_rate,
+                    "expected_sample_rate": sample_rate,
                     "expected_channels": 1,
                     **clip.meta,
                 }
@@ -97,6 +127,7 @@ class Source:
 
 SOURCES = {
     "keywords": Source(keywords, "audio", True),
+    "pico": Source(pico_keywords, "audio", True),
     "digits": Source(handwritten_digits, "image", True),
     "folder": Source(folder, None, False),
     "manifest": Source(manifest, None, False),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 
 SPLITS = ("train", "val", "test")
+# Rows of voices never trained on (a source marks them held_out): scored apart by evaluate.
+HELD_OUT = "held_out"
+ALL_SPLITS = (*SPLITS, HELD_OUT)
 
 
 def split_of(group: str, val_fraction: float, test_fraction: float) -> str:

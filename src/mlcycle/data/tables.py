@@ -9,7 +9,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
-from mlcycle.data.splits import SPLITS
+from mlcycle.data.splits import ALL_SPLITS
 
 
 class RawManifest(pa.DataFrameModel):
@@ -19,13 +19,22 @@ class RawManifest(pa.DataFrameModel):
     label: Series[str] = pa.Field(nullable=False, str_length={"min_value": 1})
     group: Series[str] = pa.Field(nullable=False)  # split key: speaker, writer, patient...
     source: Series[str]  # which source collected the row
-    # Metadata of the built-in keywords source (optional for other sources).
+    # Metadata of the built-in speech sources, keywords and pico (optional for others).
     speaker: Optional[Series[str]] = pa.Field(nullable=True)
-    accent: Optional[Series[str]] = pa.Field(nullable=True)
+    engine: Optional[Series[str]] = pa.Field(nullable=True)  # espeak | pico
+    accent: Optional[Series[str]] = pa.Field(nullable=True)  # Pico: the voice
     variant: Optional[Series[str]] = pa.Field(nullable=True)
     word: Optional[Series[str]] = pa.Field(nullable=True)
     rate_wpm: Optional[Series[float]] = pa.Field(nullable=True)
+    rate_percent: Optional[Series[float]] = pa.Field(nullable=True)
     pitch: Optional[Series[float]] = pa.Field(nullable=True)
+    # A voice never trained on: validate puts the row in the held_out split.
+    held_out: Optional[Series[float]] = pa.Field(nullable=True, isin=[0, 1])  # 1: held out
+    # What collect.augment did to the clip (mlcycle.data.augment).
+    speed: Optional[Series[float]] = pa.Field(nullable=True)
+    vtlp: Optional[Series[float]] = pa.Field(nullable=True)
+    eq_db: Optional[Series[float]] = pa.Field(nullable=True)
+    channel: Optional[Series[str]] = pa.Field(nullable=True)
     # The format the source recorded in (built-in sources); validate holds files to it.
     expected_sample_rate: Optional[Series[float]] = pa.Field(nullable=True, gt=0)
     expected_channels: Optional[Series[float]] = pa.Field(nullable=True, gt=0)
@@ -52,7 +61,7 @@ class RawManifest(pa.DataFrameModel):
 class ValidatedManifest(RawManifest):
     """data/validated/manifest.csv: the valid rows, each with its split."""
 
-    split: Series[str] = pa.Field(isin=list(SPLITS))
+    split: Series[str] = pa.Field(isin=list(ALL_SPLITS))
     sha256: Series[str] = pa.Field(str_length={"min_value": 64, "max_value": 64})
     # Facts measured by validate: audio...
     duration_s: Optional[Series[float]] = pa.Field(ge=0, nullable=True)

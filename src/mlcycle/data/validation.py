@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from mlcycle.data.audio_checks import AudioFacts, check_audio
 from mlcycle.data.checks import Invalid
 from mlcycle.data.image_checks import ImageFacts, check_image
-from mlcycle.data.splits import SPLITS, split_of
+from mlcycle.data.splits import HELD_OUT, SPLITS, split_of
 from mlcycle.data.tables import Rejected, ValidatedManifest
 from mlcycle.progress import progress
 
@@ -81,10 +81,18 @@ def drop_duplicates(valid: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     return valid[keep], rejected
 
 
+def held_out_rows(frame: pd.DataFrame) -> list[bool]:
+    """Which rows a source marked held out (voices never trained on)."""
+    if "held_out" not in frame:
+        return [False] * len(frame)
+    return [str(v).strip().lower() in ("true", "1", "1.0") for v in frame["held_out"]]
+
+
 def data_metrics(valid: pd.DataFrame, rejected: pd.DataFrame, total: int) -> dict:
+    splits = [*SPLITS, HELD_OUT] if (valid["split"] == HELD_OUT).any() else list(SPLITS)
     per_split = {
         s: valid.loc[valid["split"] == s, "label"].value_counts().sort_index().to_dict()
-        for s in SPLITS
+        for s in splits
     }
     return {
         "collected": total,
@@ -92,8 +100,8 @@ def data_metrics(valid: pd.DataFrame, rejected: pd.DataFrame, total: int) -> dic
         "rejected": len(rejected),
         "rejected_fraction": round(len(rejected) / max(total, 1), 4),
         "rejected_by_reason": rejected["reason"].value_counts().sort_index().to_dict(),
-        "split_sizes": {s: int((valid["split"] == s).sum()) for s in SPLITS},
-        "groups": {s: int(valid.loc[valid["split"] == s, "group"].nunique()) for s in SPLITS},
+        "split_sizes": {s: int((valid["split"] == s).sum()) for s in splits},
+        "groups": {s: int(valid.loc[valid["split"] == s, "group"].nunique()) for s in splits},
         "per_class": {s: {k: int(v) for k, v in c.items()} for s, c in per_split.items()},
     }
 
@@ -115,8 +123,12 @@ def validate_collection(
     facts = [f.name for f in fields(CHECKERS[task.modality][1])]
     columns = list(raw.columns) + [c for c in facts if c not in raw.columns]
     valid, duplicates = drop_duplicates(pd.DataFrame(valid_rows, columns=columns))
+    held_out = held_out_rows(valid)
     valid = valid.assign(
-        split=[split_of(g, cfg.val_fraction, cfg.test_fraction) for g in valid["group"]]
+        split=[
+            HELD_OUT if out else split_of(g, cfg.val_fraction, cfg.test_fraction)
+            for g, out in zip(valid["group"], held_out)
+        ]
     )
     rejected = pd.DataFrame(rejected_rows + duplicates, columns=REJECTED_COLUMNS)
     assert len(valid) + len(rejected) == len(raw), "a collected file was lost in validation"
@@ -139,7 +151,7 @@ def enforce_limits(metrics: dict, labels: list[str], cfg: DictConfig, rejected_c
             f" — see {rejected_csv}"
         )
     train = metrics["per_class"]["train"]
-    for split in ("val", "test"):
+    for split in [s for s in metrics["per_class"] if s != "train"]:
         for label in metrics["per_class"][split]:
             if label not in train:
                 raise ValidationError(

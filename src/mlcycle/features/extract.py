@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from mlcycle.data.splits import SPLITS
+from mlcycle.data.splits import HELD_OUT, SPLITS
 from mlcycle.features import store
 from mlcycle.features.featurizer import Featurizer, RunningStats
 from mlcycle.threads import torch_threads
@@ -98,8 +98,10 @@ def featurize_to_store(
         raise ValueError(f"featurize.shard_size must be at least 1, got {shard_size}")
     index = {label: i for i, label in enumerate(labels)}
     rows_of = {}
-    for split in SPLITS:
+    for split in (*SPLITS, HELD_OUT):
         rows = manifest[manifest["split"] == split]
+        if rows.empty and split == HELD_OUT:
+            continue  # no source held voices out
         if rows.empty:
             raise ValueError(f"split {split!r} is empty: no valid files were assigned to it")
         if split == "train":

@@ -208,6 +208,11 @@ def files(root: str | Path, splits: tuple[str, ...]) -> list[Path]:
     return [Path(root) / STATS, *(f for s in splits for f in load_split(root, s).files())]
 
 
+def has_split(root: str | Path, split: str) -> bool:
+    """Whether featurize wrote `split` (held_out exists only where voices were held out)."""
+    return (split_dir(root, split) / INDEX).is_file()
+
+
 def load_split(root: str | Path, split: str) -> ShardedSplit:
     return ShardedSplit(root, split)
 

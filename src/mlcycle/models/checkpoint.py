@@ -21,6 +21,7 @@ NETWORKS = (
     "mlcycle.models.dscnn.DSCNN",
     "mlcycle.models.cnn.SmallCNN",
     "mlcycle.models.resnet.TinyResNet",
+    "mlcycle.models.bcresnet.BCResNet",
 )
 PLAIN = (str, int, float, bool, type(None))
 

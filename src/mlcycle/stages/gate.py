@@ -49,11 +49,19 @@ def gate(params: DictConfig) -> None:
             interval,
             c["verdict"].upper() if c["verdict"] != "pass" else "pass",
         )
-    if undecided:
+    for c in checks:
+        if c["verdict"] != "undecided":
+            continue
+        needed = c["examples_to_decide"]
         log.info(
-            "the test set is too small to decide %s: the 95%% interval straddles the target "
-            "(more test data narrows it)",
-            undecided,
+            "%s is undecided: the 95%% interval straddles %s.%s More test data decides it: "
+            "a larger validate.test_fraction, or a labelled test set of your own (README, "
+            "\"Small test sets\").",
+            c["metric"],
+            c["target"],
+            f" About {needed:,} examples would decide it if {c['measured']} holds."
+            if needed
+            else "",
         )
     log.info("gate %s", "passed" if passed else "FAILED: this model will not be promoted")
 
