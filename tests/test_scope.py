@@ -74,5 +74,7 @@ def test_an_undecided_target_says_how_many_examples_would_decide_it():
     assert check["verdict"] == "undecided" and needed == examples_to_decide(0.983, 0.95)
     assert wilson(0.983, needed)[0] >= 0.95 > wilson(0.983, needed - 1)[0]
     assert examples_to_decide(0.95, 0.95) is None  # on the target: no test set decides
-    decided = check_targets({"accuracy": 0.99, "accuracy_ci95": [0.98, 0.995]}, {"accuracy": {"min": 0.95}})
+    decided = check_targets(
+        {"accuracy": 0.99, "accuracy_ci95": [0.98, 0.995]}, {"accuracy": {"min": 0.95}}
+    )
     assert decided[0]["examples_to_decide"] is None

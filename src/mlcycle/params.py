@@ -104,7 +104,7 @@ class PicoSource:
     speakers: int
     held_out_voices: list[str]
     held_out_speakers: int
-    rate: list[int]   # percent of the voice's own speed
+    rate: list[int]  # percent of the voice's own speed
     pitch: list[int]  # percent of the voice's own pitch
 
 
@@ -117,11 +117,11 @@ class Perturbation:
 @dataclass
 class Augment:
     # mlcycle.data.augment, on built-in synthesised training speakers (not held-out ones)
-    speed: Perturbation      # range: speed factor
-    vtlp: Perturbation       # range: frequency warp factor
-    eq: Perturbation         # range: the largest band gain, dB
+    speed: Perturbation  # range: speed factor
+    vtlp: Perturbation  # range: frequency warp factor
+    eq: Perturbation  # range: the largest band gain, dB
     telephone: Perturbation  # range: unused
-    codec: Perturbation      # range: Vorbis compression level (1 the lowest bitrate)
+    codec: Perturbation  # range: Vorbis compression level (1 the lowest bitrate)
 
 
 @dataclass

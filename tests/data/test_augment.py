@@ -60,7 +60,8 @@ def test_equalisation_and_codec_colour_the_clip_but_keep_it(speech):
 
 
 def config(p):
-    return Augment(*(Perturbation(p, r) for r in ([0.9, 1.1], [0.9, 1.1], [0, 6], [0, 0], [0.5, 1])))
+    ranges = ([0.9, 1.1], [0.9, 1.1], [0, 6], [0, 0], [0.5, 1])
+    return Augment(*(Perturbation(p, r) for r in ranges))
 
 
 def test_augmentations_are_pure_functions_of_their_seed_and_off_at_p_0(speech):

@@ -119,8 +119,14 @@ def codec(x: np.ndarray, rate: int, level: float) -> np.ndarray:
     if x.size == 0:
         return x
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(x, -1, 1), rate, format="OGG", subtype="VORBIS",
-             compression_level=float(level))
+    sf.write(
+        buffer,
+        np.clip(x, -1, 1),
+        rate,
+        format="OGG",
+        subtype="VORBIS",
+        compression_level=float(level),
+    )
     buffer.seek(0)
     decoded, _ = sf.read(buffer, dtype="float32")
     return fit(decoded, len(x))
@@ -157,7 +163,9 @@ def voice(x: np.ndarray, rate: int, cfg: Any, rng: np.random.Generator) -> tuple
     return x, {"speed": round(factor or 1.0, 3), "vtlp": round(alpha or 1.0, 3)}
 
 
-def channel(x: np.ndarray, rate: int, cfg: Any, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def channel(
+    x: np.ndarray, rate: int, cfg: Any, rng: np.random.Generator
+) -> tuple[np.ndarray, dict]:
     """Equalisation, then a phone line or a codec (not both), on the recorded clip."""
     eq = drawn(cfg.eq, rng)
     gains = rng.uniform(-1.0, 1.0, EQ_BANDS)

@@ -100,8 +100,9 @@ def featurize_to_store(
     rows_of = {}
     for split in (*SPLITS, HELD_OUT):
         rows = manifest[manifest["split"] == split]
-        if rows.empty and split == HELD_OUT:
-            continue  # no source held voices out
+        if rows.empty and split == HELD_OUT:  # no source held voices out: no stale split
+            shutil.rmtree(store.split_dir(out, split), ignore_errors=True)
+            continue
         if rows.empty:
             raise ValueError(f"split {split!r} is empty: no valid files were assigned to it")
         if split == "train":

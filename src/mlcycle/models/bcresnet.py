@@ -37,7 +37,13 @@ class BCBlock(nn.Module):
     frequency) changes the channels first and has no identity shortcut."""
 
     def __init__(
-        self, cin: int, cout: int, freqs: int, stride: int, dilation: int, bands: int,
+        self,
+        cin: int,
+        cout: int,
+        freqs: int,
+        stride: int,
+        dilation: int,
+        bands: int,
         dropout: float,
     ) -> None:
         super().__init__()
@@ -52,8 +58,13 @@ class BCBlock(nn.Module):
         )
         self.temporal = nn.Sequential(
             nn.Conv2d(
-                cout, cout, (1, 3), padding=(0, dilation), dilation=(1, dilation),
-                groups=cout, bias=False,
+                cout,
+                cout,
+                (1, 3),
+                padding=(0, dilation),
+                dilation=(1, dilation),
+                groups=cout,
+                bias=False,
             ),
             nn.BatchNorm2d(cout),
             nn.SiLU(),

@@ -75,7 +75,8 @@ class PredictionRecorder:
         self.outages_path, self.outage = outages_path, None
         kept = None
         if cfg.keep_inputs:
-            kept = KeptInputs(self.inputs_dir.resolve(), cfg.keep_inputs_mb, cfg.keep_inputs_days * 86_400)
+            max_age_s = cfg.keep_inputs_days * 86_400
+            kept = KeptInputs(self.inputs_dir.resolve(), cfg.keep_inputs_mb, max_age_s)
         self.writer = None
         if cfg.store:
             try:

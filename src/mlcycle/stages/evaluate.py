@@ -129,9 +129,7 @@ def evaluate(params: DictConfig) -> None:
     )
 
 
-def held_out_figures(
-    package: Package, features: str, validated: str, labels: list[str]
-) -> dict:
+def held_out_figures(package: Package, features: str, validated: str, labels: list[str]) -> dict:
     """Accuracy (95 % interval), macro-F1 and accuracy per voice on the held_out split;
     {} where no source held voices out."""
     if not has_split(features, HELD_OUT):

@@ -56,7 +56,7 @@ def gate(params: DictConfig) -> None:
         log.info(
             "%s is undecided: the 95%% interval straddles %s.%s More test data decides it: "
             "a larger validate.test_fraction, or a labelled test set of your own (README, "
-            "\"Small test sets\").",
+            '"Small test sets").',
             c["metric"],
             c["target"],
             f" About {needed:,} examples would decide it if {c['measured']} holds."
