@@ -40,6 +40,9 @@ def gate(params: DictConfig) -> None:
         },
     )
     for c in checks:
+        if c["verdict"] == "not_measured":
+            log.info("%-16s not measured: no source held voices out (collect.pico)", c["metric"])
+            continue
         interval = "" if c["interval"] is None else f" 95% [{c['interval'][0]}, {c['interval'][1]}]"
         log.info(
             "%-16s %-10s measured %-10.4g%s %s",
