@@ -84,3 +84,16 @@ def test_a_full_disk_leaves_no_half_written_input(tmp_path, monkeypatch):
     with tarfile.open(first.rpartition("#")[0]) as tar:
         assert tar.getnames() == ["a.wav", "c.wav"]
     assert read_kept(first) == b"a" * 3000 and read_kept(third) == b"c" * 10
+
+
+def test_inputs_an_older_version_kept_as_files_stay_readable_and_within_the_budget(tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    legacy = folder / "0123abcd.wav"  # one file per input, as before segments
+    legacy.write_bytes(b"w" * 4000)
+    assert is_kept(str(legacy)) and read_kept(str(legacy)) == b"w" * 4000
+    kept = KeptInputs(folder, max_mb=0.012, max_age_s=3600)  # 12 kB, the old file counted
+    assert kept.bytes == 4000
+    for i in range(12):
+        kept.write(f"r{i:02d}.wav", bytes(1000))
+    assert not legacy.exists() and kept.pruned >= 1  # the oldest go first, old files too

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlcycle.atomic import write_csv_atomic, write_with
-from mlcycle.monitor.kept_inputs import KeptReader, is_kept, split
+from mlcycle.monitor.kept_inputs import KeptReader, is_kept, name_of
 
 
 def kept(log: pd.DataFrame) -> pd.DataFrame:
@@ -41,7 +41,7 @@ def export_labelled(log: pd.DataFrame, labels_csv: Path, out: Path, fmt: str) ->
                 raise ValueError(
                     f"{labels_csv} line {line}: no kept input for request {request_id}"
                 )
-            name = split(inputs[request_id])[1]
+            name = name_of(inputs[request_id])
             rel = Path(label) / name if fmt == "folder" else Path(name)
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             data = reader.read(inputs[request_id])
@@ -60,7 +60,7 @@ def sample_for_labelling(log: pd.DataFrame, n: int, out: Path) -> int:
     files = []
     with KeptReader() as reader:
         for ref in rows["input_file"]:
-            path = out / "inputs" / split(ref)[1]
+            path = out / "inputs" / name_of(ref)
             path.parent.mkdir(parents=True, exist_ok=True)
             data = reader.read(ref)
             write_with(path, lambda tmp, data=data: tmp.write_bytes(data))

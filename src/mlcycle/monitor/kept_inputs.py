@@ -47,9 +47,10 @@ class KeptInputs:
         self.current_bytes = 0
         if self.folder.is_dir():
             found = []
-            for path in self.folder.glob("*.tar"):
-                stat = path.stat()
-                found.append((stat.st_mtime, stat.st_size, path))
+            for path in self.folder.iterdir():  # segments, and inputs an older version
+                if path.is_file():  # kept one file each: all within the same budget
+                    stat = path.stat()
+                    found.append((stat.st_mtime, stat.st_size, path))
             for entry in sorted(found):
                 self.segments.append(entry)
                 self.bytes += entry[1]
@@ -131,9 +132,18 @@ class KeptInputs:
 
 
 def split(reference: str) -> tuple[Path, str]:
-    """(segment, member) of a kept input's reference."""
+    """(segment, member) of a kept input's reference; (file, its name) for an input an
+    older version kept as a file of its own."""
     segment, _, member = str(reference).rpartition(SEPARATOR)
+    if not segment:
+        return Path(reference), ""
     return Path(segment), member
+
+
+def name_of(reference: str) -> str:
+    """The kept input's file name (its member name in a segment)."""
+    segment, member = split(reference)
+    return member or segment.name
 
 
 def is_kept(reference: str) -> bool:
@@ -158,6 +168,11 @@ class KeptReader:
     def read(self, reference: str) -> bytes:
         """The bytes of a kept input; FileNotFoundError naming it when it was pruned."""
         segment, member = split(reference)
+        if not member:  # kept as a file of its own
+            try:
+                return segment.read_bytes()
+            except OSError as e:
+                raise FileNotFoundError(f"kept input {reference} cannot be read: {e}") from None
         try:
             if segment not in self.open:
                 self.open[segment] = tarfile.open(segment, "r:", ignore_zeros=True)
