@@ -145,15 +145,43 @@ def small_workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder that `build(folder)` fills, built once per run and copied for each worker.
+
+    Under pytest-xdist every worker has its own session: the first worker to need the
+    folder builds it under a lock, in the run's shared temporary folder, and every worker
+    gets a copy of its own (servers and stages write into it). Without xdist: built here.
+    """
+    import shutil
+
+    from filelock import FileLock
+
+    path = tmp_path_factory.mktemp(name)
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        build(path)
+        return path
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{name}"
+    with FileLock(f"{shared}.lock"):
+        if not shared.is_dir():
+            partial = shared.with_name(shared.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()
+            build(partial)
+            partial.rename(shared)
+    shutil.copytree(shared, path, dirs_exist_ok=True, symlinks=True)
+    return path
+
+
 @pytest.fixture(scope="session")
 def collected(tmp_path_factory):
     """A small collection + validation run once per session; returns its directory."""
     from mlcycle.stages import collect, validate
 
-    path = tmp_path_factory.mktemp("collected")
-    (path / "params.yaml").write_text(compose_params(SMALL))
-    run_stages_in(path, collect, validate)
-    return path
+    def build(path: Path) -> None:
+        (path / "params.yaml").write_text(compose_params(SMALL))
+        run_stages_in(path, collect, validate)
+
+    return built_once(tmp_path_factory, "collected", build)
 
 
 @pytest.fixture(scope="session")
@@ -163,10 +191,11 @@ def trained_dir(collected, tmp_path_factory):
 
     from mlcycle.stages import evaluate, featurize, train
 
-    path = tmp_path_factory.mktemp("trained")
-    shutil.copytree(collected, path, dirs_exist_ok=True)
-    run_stages_in(path, featurize, train, evaluate)
-    return path
+    def build(path: Path) -> None:
+        shutil.copytree(collected, path, dirs_exist_ok=True)
+        run_stages_in(path, featurize, train, evaluate)
+
+    return built_once(tmp_path_factory, "trained", build)
 
 
 @pytest.fixture
@@ -220,10 +249,30 @@ def learnt(tmp_path_factory):
 
     def build(task: str) -> Path:
         if task not in built:
-            path = tmp_path_factory.mktemp(f"learnt-{task}")
-            (path / "params.yaml").write_text(compose_params(LEARNT[task]))
-            run_stages_in(path, collect, validate, featurize, train, evaluate, gate, package)
-            built[task] = path
+
+            def run_pipeline(path: Path) -> None:
+                (path / "params.yaml").write_text(compose_params(LEARNT[task]))
+                run_stages_in(path, collect, validate, featurize, train, evaluate, gate, package)
+
+            built[task] = built_once(tmp_path_factory, f"learnt-{task}", run_pipeline)
         return built[task]
 
     return build
+
+
+# The test files that take longest (most of them build a model or run DVC end to end),
+# first: pytest-xdist (--dist loadfile) hands files out in this order, so the long ones
+# run side by side instead of one of them starting last.
+LONGEST_FIRST = [
+    "tests/test_pipeline_dvc.py",
+    "tests/serve/test_server.py",
+    "tests/monitor/test_loop.py",
+    "tests/models/test_finetune.py",
+    "tests/models/test_package.py",
+    "tests/serve/test_rollout.py",
+]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))

@@ -59,7 +59,7 @@ def dvc(cwd: Path, *args: str) -> str:
 
 def test_changing_a_path_in_conf_changes_the_dag(tmp_path):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
-    shutil.copytree(ROOT / ".dvc", tmp_path / ".dvc", ignore=shutil.ignore_patterns("tmp"))
+    shutil.copytree(ROOT / ".dvc", tmp_path / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     shutil.copyfile(ROOT / "dvc.yaml", tmp_path / "dvc.yaml")
     (tmp_path / "params.yaml").write_text(compose_params(["paths.raw=data/collected"]))
     dag = dvc(tmp_path, "dag", "--outs", "--md")
