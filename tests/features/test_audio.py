@@ -112,3 +112,29 @@ def test_a_batch_levels_each_clip_as_if_alone():
     together = f.raw_features(waves)
     alone = torch.cat([f.raw_features([w]) for w in waves])
     assert torch.equal(together, alone)
+
+
+def test_the_scripted_featurizer_gives_the_eager_operations_numbers_bit_for_bit():
+    """Serving and featurize run level -> LogMel -> normalise as one TorchScript call (it
+    holds the GIL only to start); the numbers are those of the eager modules, exactly, for
+    clips that take the one-copy path (mono, at the rate and length) and those that do not."""
+    from mlcycle.features.audio import LogMel, fit_length, level
+
+    rng = np.random.default_rng(3)
+    n = CFG.num_samples
+    clips = [
+        (rng.standard_normal((1, n)).astype(np.float32) * g, CFG.sample_rate) for g in (0.01, 1)
+    ]
+    clips.append((np.zeros((1, n), np.float32), CFG.sample_rate))
+    odd = [
+        (rng.standard_normal((2, n)).astype(np.float32) * 0.1, CFG.sample_rate),  # stereo
+        (rng.standard_normal((1, n // 2)).astype(np.float32), CFG.sample_rate),  # short
+        (rng.standard_normal((1, 12000)).astype(np.float32) * 0.1, 12000),  # other rate
+    ]
+    f = AudioFeaturizer(CFG, mean=[0.5] * CFG.n_mels, std=[2.0] * CFG.n_mels)
+    for waves in (clips, clips + odd):
+        batch = torch.stack([fit_length(s, r, CFG) for s, r in waves])
+        with torch.no_grad():
+            eager = LogMel(CFG)(level(batch, CFG))
+        assert torch.equal(f.raw_features(waves), eager)
+        assert torch.equal(f(waves), (eager - f.mean) / f.std)

@@ -54,9 +54,12 @@ class Featurizer:
         self.mean, self.std = mean, std
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        self._check_stats()
+        return (feats - self.mean) / self.std
+
+    def _check_stats(self) -> None:
         if self.mean is None or self.std is None:
             raise RuntimeError("normalisation statistics not set: fit_stats first")
-        return (feats - self.mean) / self.std
 
     def __call__(self, decoded: list) -> torch.Tensor:
         return self.normalise(self.raw_features(decoded))

@@ -13,7 +13,6 @@ segment is tracked in memory, so pruning costs nothing per request but the delet
 from __future__ import annotations
 
 import collections
-import io
 import logging
 import os
 import tarfile
@@ -25,6 +24,7 @@ log = logging.getLogger("mlcycle.monitor")
 SEPARATOR = "#"  # between a segment's path and a member's name in a reference
 MAX_SEGMENT_BYTES = 64 * 2**20
 MAX_SEGMENT_S = 3600.0
+WRITE_BYTES = 4 * 2**20  # inputs appended per write, at most about this much
 
 
 class KeptInputs:
@@ -59,25 +59,55 @@ class KeptInputs:
     def write(self, name: str, body: bytes) -> str:
         """Keep `body` as member `name` of the open segment; returns its reference for
         read_kept. OSError if it cannot be written (a half-written member is cut off)."""
+        return self._append([(name, body)])[0]
+
+    def write_many(self, inputs: list[tuple[str, bytes]]) -> list[str | None]:
+        """Keep each (name, body), a few MB per write; returns their references, None for
+        those that could not be written (a full disk: said in the log)."""
+        refs: list[str | None] = []
+        group: list[tuple[str, bytes]] = []
+        size = 0
+        for i, (name, body) in enumerate(inputs):
+            group.append((name, body))
+            size += len(body)
+            if size >= WRITE_BYTES or i == len(inputs) - 1:
+                try:
+                    refs += self._append(group)
+                except OSError as e:
+                    log.warning("cannot keep %d inputs: %s", len(inputs) - len(refs), e)
+                    return refs + [None] * (len(inputs) - len(refs))
+                group, size = [], 0
+        return refs
+
+    def _append(self, inputs: list[tuple[str, bytes]]) -> list[str]:
+        """Append `inputs` as tar members in one write (a syscall per input cost more than
+        the tar headers); OSError cuts the segment back to its last whole member."""
         if self.tar is None or self._full():
             self._roll()
         assert self.tar is not None and self.current is not None
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode = len(body), int(time.time()), 0o644
+        now = int(time.time())
+        chunks = []
+        for name, body in inputs:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(body), now, 0o644
+            chunks += [info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape"), body]
+            chunks.append(bytes(-len(body) % tarfile.BLOCKSIZE))
+        data = b"".join(chunks)
         fileobj = self.tar.fileobj
-        start = fileobj.tell()
+        start = self.tar.offset
         try:
-            self.tar.addfile(info, io.BytesIO(body))
-        except OSError:  # a full disk: the segment ends at its last whole member
+            view = memoryview(data)
+            while view:
+                view = view[fileobj.write(view) :]
+        except OSError:
             fileobj.truncate(start)
             fileobj.seek(start)
-            self.tar.offset = start
             raise
-        grown = self.tar.offset - start
-        self.current_bytes += grown
-        self.bytes += grown
+        self.tar.offset = start + len(data)
+        self.current_bytes += len(data)
+        self.bytes += len(data)
         self.prune()
-        return f"{self.current}{SEPARATOR}{name}"
+        return [f"{self.current}{SEPARATOR}{name}" for name, _ in inputs]
 
     def _full(self) -> bool:
         return (

@@ -196,6 +196,7 @@ class LogWriter:
         """Commit `rows`; returns what is left to retry (nothing on success)."""
         if not rows:
             return rows
+        keep = []
         for row in rows:
             self._spread(row)
             body = row.pop("body", None)
@@ -204,11 +205,11 @@ class LogWriter:
             if self.kept is None:  # nowhere to keep inputs: the row only
                 row["input_file"] = None
                 continue
-            try:
-                row["input_file"] = self.kept.write(row["input_file"], body)
-            except OSError as e:  # a full disk loses the input, never the row
-                log.warning("cannot keep input %s: %s", row["input_file"], e)
-                row["input_file"] = None
+            keep.append((row, body))
+        if keep:  # a full disk loses inputs (their input_file None), never the rows
+            refs = self.kept.write_many([(row["input_file"], body) for row, body in keep])
+            for (row, _), ref in zip(keep, refs):
+                row["input_file"] = ref
         try:
             self._insert(rows)
         except REFUSED:  # the database refuses a row (a value too long): isolate it
