@@ -171,18 +171,17 @@ class ModelServer:
         route, model = self.pair.route(key)
         request.state.version = model.version
         decoded, stats, data = await self._decode(request, model)
-        probs = await self._run(model, route, decoded)
-        if probs is None and route == "canary":  # the canary failed: stable answers
+        answer = await self._run(model, route, decoded)
+        if answer is None and route == "canary":  # the canary failed: stable answers
             route, model = "stable", self.pair.stable
             request.state.version = model.version
-            probs = await self._run(model, route, decoded)
-        if probs is None:
+            answer = await self._run(model, route, decoded)
+        if answer is None:
             self.metrics.requests.labels(model.version, route, "500").inc()
             self.recorder.record(
                 request_id, model.version, route, 500, reason="model_failed", stats=stats
             )
             raise ModelFailed("the model failed on this input")
-        answer = self._answer(model, probs)
         elapsed = time.perf_counter() - request.state.start
         self.metrics.requests.labels(model.version, route, "200").inc()
         self.metrics.duration.labels(route).observe(elapsed)
@@ -238,9 +237,10 @@ class ModelServer:
             return await model.batcher.submit(decoded, inline=True)
         return await asyncio.wait_for(model.batcher.submit(decoded), self.serve.canary.timeout_s)
 
-    async def _run(self, model: Deployed, route: str, decoded: Any) -> list[float] | None:
-        """The model's probabilities, or None if it failed (raised, timed out, or answered
-        something that is not a finite probability vector); the outcome is recorded."""
+    async def _run(self, model: Deployed, route: str, decoded: Any) -> dict[str, Any] | None:
+        """The model's answer (label, confidence, probabilities), or None if it failed
+        (raised, timed out, or answered something that is not a finite probability
+        vector); the outcome is recorded."""
         start = time.perf_counter()
         try:
             probs = checked(await self._submit(model, route, decoded))
@@ -255,7 +255,7 @@ class ModelServer:
                 route, False, time.perf_counter() - start, answer["label"], answer["confidence"]
             )
         )
-        return probs
+        return answer
 
     async def _shadow(
         self, decoded: Any, stable_label: str, request_id: str, stats: LazyStats | None
