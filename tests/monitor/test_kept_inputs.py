@@ -97,3 +97,36 @@ def test_inputs_an_older_version_kept_as_files_stay_readable_and_within_the_budg
     for i in range(12):
         kept.write(f"r{i:02d}.wav", bytes(1000))
     assert not legacy.exists() and kept.pruned >= 1  # the oldest go first, old files too
+
+
+def test_inputs_written_together_keep_those_before_a_full_disk_and_lose_the_rest(
+    tmp_path, monkeypatch
+):
+    """The log's thread keeps a second of inputs a few MB per write: when the disk fills
+    up, the writes before it stand, the inputs of the failed one and after it are not kept
+    (None: their rows say no input), and the segment holds only whole members."""
+    import mlcycle.monitor.kept_inputs as kept_inputs
+
+    monkeypatch.setattr(kept_inputs, "WRITE_BYTES", 2500)  # two inputs per write
+    kept = KeptInputs(tmp_path / "inputs", max_mb=100, max_age_s=3600)
+    kept.write("first.wav", b"f" * 10)  # opens the segment
+    raw = kept.tar.fileobj
+    real_write = raw.write
+    calls = []
+
+    def full(data):
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(data)
+        real_write(bytes(data[:700]))  # part of the second write goes out, then ENOSPC
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(raw, "write", full)
+    inputs = [(f"r{i}.wav", bytes([65 + i]) * 1500) for i in range(5)]
+    refs = kept.write_many(inputs)
+    monkeypatch.setattr(raw, "write", real_write)
+    assert refs[:2] != [None, None] and refs[2:] == [None, None, None]
+    kept.close()
+    with tarfile.open(refs[0].rpartition("#")[0]) as tar:
+        assert tar.getnames() == ["first.wav", "r0.wav", "r1.wav"]
+    assert read_kept(refs[1]) == b"B" * 1500
