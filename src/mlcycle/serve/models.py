@@ -14,7 +14,7 @@ from mlcycle.serve.batching import Batcher
 from mlcycle.serve.metrics import ServerMetrics
 from mlcycle.threads import cpu_cores
 
-THREADED_BATCH = 4  # batches this large or larger use all cores
+THREADED_BATCH = 4  # batches this large or larger use every core but the event loop's
 
 
 class ModelFailure(RuntimeError):
