@@ -215,7 +215,7 @@ def test_own_small_foreign_set_zero_shot_from_scratch_and_fine_tuned(
     results = {}
     # The README's figures are with the default schedule (MLCYCLE_DEFAULT_SCHEDULE=1, ~5 min);
     # the suite trains fewer steps, and the bounds below hold for both.
-    steps = [] if os.environ.get("MLCYCLE_DEFAULT_SCHEDULE") else ["train.min_steps=250"]
+    steps = [] if os.environ.get("MLCYCLE_DEFAULT_SCHEDULE") else ["train.min_steps=150"]
     for name, overrides in (("scratch", ["train.init_from=null"]), ("fine-tuned", [])):
         overrides = [*overrides, *steps]
         project = own_project(tmp_path / name, recordings, WORDS, *overrides)
@@ -233,8 +233,8 @@ def test_own_small_foreign_set_zero_shot_from_scratch_and_fine_tuned(
         f"{results['scratch']['accuracy_ci95']}, fine-tuned "
         f"{results['fine-tuned']['accuracy']:.3f} {results['fine-tuned']['accuracy_ci95']}"
     )
-    # measured 0.95 with the default schedule and 0.91 with the suite's on ~60 test clips,
-    # whose 95 % interval is +-0.07: the bound is what either clears
+    # measured 0.95 with the default schedule and 0.947 with the suite's 150 steps on ~60
+    # test clips, whose 95 % interval is +-0.07: the bound is what either clears
     assert results["fine-tuned"]["accuracy"] >= 0.9
     assert results["fine-tuned"]["accuracy"] >= zero_shot + 0.08
     # scratch varied 0.75-0.91 over runs (the split of this small set moves a few clips)

@@ -22,7 +22,7 @@ from tests.serve.conftest import FAST_CANARY, MLCYCLE, serving
 pytestmark = pytest.mark.slow
 DIGITS = ["collect.digits.limit=0", "model.width=16"]  # all 1,797: a fair reference
 COMMON = [
-    "train.max_epochs=15",
+    "train.max_epochs=8",
     "train.min_steps=0",
     "evaluate.latency_runs=5",
     # what such a small model reaches: the gate must pass for a canary
