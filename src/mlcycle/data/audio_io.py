@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
-import wave
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -18,35 +17,92 @@ class AudioDecodeError(ValueError):
     """The bytes or file are not audio that soundfile can decode."""
 
 
-def read_pcm16_wav(source: str | Path | BinaryIO) -> tuple[np.ndarray, int] | None:
-    """A complete 16-bit PCM WAV through the standard library's `wave`; None for anything else.
+PCM = 1  # WAVE_FORMAT_PCM, the only format tag the fast path decodes
+MAX_CHUNKS = 64  # chunks walked before "data"; more is no WAV a recorder writes
+
+
+class WavHeader(NamedTuple):
+    """What a RIFF/WAVE header says: its format tag, channels, rate and bits per sample,
+    and where its "data" chunk's bytes are (offset, declared size)."""
+
+    format_tag: int
+    channels: int
+    rate: int
+    bits: int
+    data_offset: int
+    data_size: int
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.channels * ((self.bits + 7) // 8)
+
+    @property
+    def frames(self) -> int:
+        return self.data_size // self.frame_bytes if self.frame_bytes else 0
+
+
+def wav_header(data: bytes) -> WavHeader | None:
+    """The header of the WAV in `data`, read with struct in microseconds (the standard
+    library's `wave` took ~10x as long, and a server reads one per request); None when
+    `data` is no RIFF/WAVE with a "fmt " chunk before its "data" chunk."""
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return None
+    pos, fmt = 12, None
+    for _ in range(MAX_CHUNKS):
+        if pos + 8 > len(data):
+            return None
+        chunk, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        body = pos + 8
+        if chunk == b"fmt ":
+            if size < 16 or body + 16 > len(data):
+                return None
+            fmt = struct.unpack_from("<HHI6xH", data, body)  # tag, channels, rate, bits
+        elif chunk == b"data":
+            if fmt is None:
+                return None
+            tag, channels, rate, bits = fmt
+            return WavHeader(tag, channels, rate, bits, body, size)
+        pos = body + size + (size & 1)  # chunks are word-aligned
+    return None
+
+
+def read_pcm16_wav(source: str | Path | BinaryIO | bytes) -> tuple[np.ndarray, int] | None:
+    """A complete 16-bit PCM WAV, from its header (wav_header) and one numpy conversion;
+    None for anything else.
 
     The common case (every built-in clip, most recorders) decodes about 2.5x faster this
     way than through libsndfile's float conversion, to the same numbers: both scale the
     integers by 1/32768 (a test holds them bit-equal).
     """
-    try:
-        with wave.open(str(source) if isinstance(source, Path) else source) as w:
-            if w.getsampwidth() != 2:
-                return None
-            frames, channels, rate = w.getnframes(), w.getnchannels(), w.getframerate()
-            raw = w.readframes(frames)
-    except (wave.Error, EOFError, OSError, ValueError, RuntimeError, struct.error):
-        return None  # not a WAV wave can read: soundfile decides
-    if frames == 0 or len(raw) != frames * channels * 2:
+    if isinstance(source, str | Path):
+        try:
+            data = Path(source).read_bytes()
+        except OSError:
+            return None  # soundfile names what is wrong with the file
+    elif isinstance(source, bytes):
+        data = source
+    else:
+        data = source.read()
+    header = wav_header(data)
+    if header is None or header.format_tag != PCM or header.bits != 16 or not header.rate:
+        return None
+    channels, frames = header.channels, header.frames
+    end = header.data_offset + frames * channels * 2
+    if channels == 0 or frames == 0 or end > len(data):
         return None  # empty or cut short: soundfile decides what that is
-    pcm = np.frombuffer(raw, dtype="<i2").reshape(frames, channels).T
-    return pcm.astype(np.float32, order="C") * np.float32(1 / 32768), rate
+    pcm = np.frombuffer(data, dtype="<i2", count=frames * channels, offset=header.data_offset)
+    pcm = pcm.reshape(frames, channels).T
+    return pcm.astype(np.float32, order="C") * np.float32(1 / 32768), header.rate
 
 
 def read_audio(source: str | Path | bytes | BinaryIO) -> tuple[np.ndarray, int]:
     """Decode to float32 of shape (channels, samples) in [-1, 1] and the sample rate."""
-    if isinstance(source, bytes):
-        source = io.BytesIO(source)
-    start = None if isinstance(source, str | Path) else source.tell()
+    start = None if isinstance(source, str | Path | bytes) else source.tell()
     if (decoded := read_pcm16_wav(source)) is not None:
         return decoded
-    if start is not None:
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    elif start is not None:
         source.seek(start)
     try:
         data, sr = sf.read(source, dtype="float32", always_2d=True)
