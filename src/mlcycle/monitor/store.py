@@ -121,10 +121,10 @@ def read_log(
 
 def driver_insert(eng: sa.Engine) -> str | None:
     """The INSERT of a log row in the driver's own parameter style (sqlite3's `?`,
-    psycopg's `%s`), for the DBAPI's executemany with plain tuples: SQLAlchemy Core's
-    per-row parameter processing cost ~20 us a row, the driver's ~2 (on the thread that
-    shares the GIL with the event loop). None for a driver of another style: Core
-    writes the rows then."""
+    psycopg's `%s`), for the DBAPI's executemany with plain tuples: 6 us a row, commit
+    included, against 13 through SQLAlchemy Core's per-row parameter processing (on the
+    thread that shares the GIL with the event loop). None for a driver of another style:
+    Core writes the rows then."""
     mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(eng.dialect.paramstyle)
     if mark is None:
         return None

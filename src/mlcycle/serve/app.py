@@ -344,11 +344,12 @@ class PredictPath:
     everything else (and the life cycle) through the FastAPI app.
 
     The prediction is the one path that carries the traffic; FastAPI's and Starlette's
-    layers around it (five middlewares, routing, the request/response wrappers) cost the
-    event loop's thread ~15 % of its time per request, and that thread is what bounds
-    the answers/s. Errors still become responses in one place: error_handlers, looked
-    up as Starlette looks them up (the exception's classes in order); anything else is a
-    JSON 500, logged with its traceback.
+    layers around it (five middlewares, routing, the request/response wrappers) cost
+    10-25 % of the answers/s at 32 clients (in-process A/B, rounds interleaved): the
+    event loop's thread, which runs them, is what bounds the answers/s. Errors still
+    become responses in one place: error_handlers, looked up as Starlette looks them up
+    (the exception's classes in order); anything else is a JSON 500, logged with its
+    traceback.
     """
 
     def __init__(self, app: FastAPI, server: ModelServer) -> None:
