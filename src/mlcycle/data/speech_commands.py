@@ -170,13 +170,19 @@ def record_speaker(
             samples, meta = background(length, cfg.sample_rate, rng, (-50.0, -25.0))
         else:
             raw, rate = speaker.speak(word, engine)
-            speech = torch.from_numpy(raw.astype(np.float32) / 32768.0)
+            speech = raw.astype(np.float32) / 32768.0
             if rate != cfg.sample_rate:
+                # In float64: the convolution's sums are split by the CPU's vector width
+                # (AVX-512 and AVX2 kernels round differently), and in float32 that moved
+                # the written 16-bit samples of 7 % of the clips from one CPU to another;
+                # in float64 the difference is below what the 16 bits can show.
                 if rate not in resamplers:
-                    resamplers[rate] = torchaudio.transforms.Resample(rate, cfg.sample_rate)
+                    resamplers[rate] = torchaudio.transforms.Resample(
+                        rate, cfg.sample_rate, dtype=torch.float64
+                    )
                 with torch.no_grad():
-                    speech = resamplers[rate](speech)
-            speech = speech.numpy()
+                    wide = resamplers[rate](torch.from_numpy(speech.astype(np.float64)))
+                speech = wide.numpy().astype(np.float32)
             if augmentation is not None:
                 speech, done = augment.voice(speech, cfg.sample_rate, augmentation, rng_augment)
             samples, meta = record(
