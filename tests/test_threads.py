@@ -110,3 +110,17 @@ def test_a_pinned_stage_runs_on_the_threads_param_whatever_runs_beside_it(
 def test_a_bad_threads_param_is_named(small_workdir, capsys):
     assert runner.run_stage("train", lambda params: None, ["threads=0"], pinned=True) == 2
     assert "param threads must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_a_stage_holds_its_kernels_to_avx2_unless_told_otherwise():
+    from mlcycle import STAGE_KERNELS, hold_stage_kernels
+
+    env: dict[str, str] = {}
+    hold_stage_kernels(["python", "-m", "mlcycle.stages.train", "seed=1"], env)
+    assert env == STAGE_KERNELS and env["ATEN_CPU_CAPABILITY"] == "avx2"
+    env = {"ATEN_CPU_CAPABILITY": "avx512"}  # the user's choice wins
+    hold_stage_kernels(["python", "-m", "mlcycle.stages.train"], env)
+    assert env["ATEN_CPU_CAPABILITY"] == "avx512" and env["DNNL_MAX_CPU_ISA"] == "AVX2"
+    env = {}
+    hold_stage_kernels(["mlcycle", "serve"], env)  # serving keeps the CPU's own kernels
+    assert env == {}

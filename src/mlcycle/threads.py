@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import psutil
 import torch
 
+from mlcycle import is_stage
+
 ENV = "MLCYCLE_THREADS"
-STAGE_MODULE = "mlcycle.stages."
 
 
 class ThreadsError(ValueError):
@@ -47,13 +48,6 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def is_stage(cmdline: list[str]) -> bool:
-    """Whether a command line runs a pipeline stage (`python -m mlcycle.stages.<name>`)."""
-    return any(
-        a == "-m" and b.startswith(STAGE_MODULE) for a, b in zip(cmdline, cmdline[1:], strict=False)
-    )
 
 
 def running_stages() -> int:
