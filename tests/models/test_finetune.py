@@ -215,7 +215,7 @@ def test_own_small_foreign_set_zero_shot_from_scratch_and_fine_tuned(
     results = {}
     # The README's figures are with the default schedule (MLCYCLE_DEFAULT_SCHEDULE=1, ~5 min);
     # the suite trains fewer steps, and the bounds below hold for both.
-    steps = [] if os.environ.get("MLCYCLE_DEFAULT_SCHEDULE") else ["train.min_steps=150"]
+    steps = [] if os.environ.get("MLCYCLE_DEFAULT_SCHEDULE") else ["train.min_steps=250"]
     for name, overrides in (("scratch", ["train.init_from=null"]), ("fine-tuned", [])):
         overrides = [*overrides, *steps]
         project = own_project(tmp_path / name, recordings, WORDS, *overrides)

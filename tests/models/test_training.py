@@ -70,9 +70,8 @@ def test_training_gives_the_same_weights_alone_and_beside_a_busy_stage(digits_fe
     busy = train_in_a_process(digits_features, tmp_path / "busy", beside=busy_stage)
     assert alone.keys() == busy.keys()
     assert all(torch.equal(alone[k], busy[k]) for k in alone)
-    # what the `threads` param pins is what decides them: another count, other weights
-    other = train_in_a_process(digits_features, tmp_path / "one-thread", "threads=1")
-    assert not all(torch.equal(alone[k], other[k]) for k in alone)
+    # (With the kernels held to AVX2, mlcycle.STAGE_KERNELS, this digits run gave the same
+    # weights with threads=1 as with 2: the suite measured it; no assertion either way.)
 
 
 def test_state_of_a_run_with_other_parameters_is_discarded(features_dir, caplog):
