@@ -14,7 +14,7 @@ FIND_LINKS := $(foreach d,$(WHEELS),--find-links $(d))
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup lock run test test-fast params params-check bench bench-serve bench-labels bench-scaling bench-sweep test-assets lint clean
+.PHONY: setup lock run test test-slow test-all params params-check bench bench-serve bench-labels bench-scaling bench-sweep test-assets lint clean
 
 # uv installs the exact versions of requirements.lock (pyproject.toml resolved, dev extra
 # included) in seconds; pip only bootstraps uv into the venv.
@@ -35,11 +35,17 @@ lock: setup              ## re-resolve requirements.lock after changing pyprojec
 run: setup               ## run the default pipeline (dvc repro)
 	dvc repro
 
-test: setup              ## the whole test suite, end-to-end DVC tests included
-	$(PY) -m pytest -q -m "slow or not slow" -n 2 --dist loadfile --durations=15
+# pytest-xdist, two workers, a test file each; each prints its 15 slowest tests.
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
-test-fast: setup         ## all but the tests marked slow (DVC end to end, killed training)
-	$(PY) -m pytest -q -m "not slow"
+test: setup              ## every test but those marked slow (~10 min on 2 cores)
+	$(PYTEST) -m "not slow"
+
+test-slow: setup         ## the tests marked slow: DVC end to end, fine-tuning, the monitor loop (~15 min)
+	$(PYTEST) -m slow
+
+test-all: setup          ## both, in one run (CI runs test, then test-slow)
+	$(PYTEST) -m "slow or not slow"
 
 params: setup            ## recompose params.yaml from conf/ (make params O="task=keywords")
 	$(PY) -m mlcycle.config $(O)
