@@ -130,3 +130,23 @@ def test_inputs_written_together_keep_those_before_a_full_disk_and_lose_the_rest
     with tarfile.open(refs[0].rpartition("#")[0]) as tar:
         assert tar.getnames() == ["first.wav", "r0.wav", "r1.wav"]
     assert read_kept(refs[1]) == b"B" * 1500
+
+
+@pytest.mark.parametrize(
+    "name,size,mtime",
+    [
+        ("0123456789abcdef0123456789abcdef.wav", 32_044, 1_764_000_000),
+        ("a", 0, 0),
+        ("x" * 100, 5, 123),  # the longest name the header holds
+        ("é" * 10 + ".png", 10**6, 1_764_000_000),
+        ("d" * 60 + "/" + "f" * 60, 5, 123),  # longer: tarfile's own way (a prefix)
+    ],
+)
+def test_member_headers_are_the_ones_tarfile_writes(name, size, mtime):
+    from mlcycle.monitor.kept_inputs import member_header
+
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    assert member_header(name, size, mtime) == info.tobuf(
+        tarfile.USTAR_FORMAT, "utf-8", "surrogateescape"
+    )

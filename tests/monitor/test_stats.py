@@ -24,3 +24,35 @@ def test_image_statistics():
     s = image_stats(Image.new("RGB", (30, 20), (255, 255, 255)))
     assert (s["width"], s["height"], s["mode"]) == (30, 20, "RGB")
     assert s["brightness"] == 255 and s["contrast"] == 0
+
+
+def test_statistics_computed_together_are_each_clips_own():
+    """audio_stats_many (the prediction log's batches) gives audio_stats' figures exactly,
+    for the clips it computes together and for those it leaves to audio_stats."""
+    from mlcycle.monitor.stats import audio_stats_many
+
+    rng = np.random.default_rng(0)
+    rate = 16000
+    clips = []
+    for i in range(70):  # more than one chunk of TOGETHER, at many levels
+        level = 10 ** rng.uniform(-4, 0.3)
+        x = (level * rng.standard_normal(rate)).astype(np.float32)
+        if i % 7 == 0:
+            x[: rate // 2] = 0  # half silent
+        clips.append((np.clip(x, -1, 1)[None], rate))
+    odd = rng.standard_normal((1, rate)).astype(np.float32)
+    odd[0, 5] = np.nan
+    clips += [
+        (np.zeros((1, rate), np.float32), rate),  # digital silence
+        (np.ones((1, rate), np.float32), rate),  # clipped throughout
+        (odd, rate),  # non-finite: replaced as audio_stats replaces it
+        (rng.standard_normal((2, rate)).astype(np.float32), rate),  # stereo
+        (rng.standard_normal((1, 100)).astype(np.float32), rate),  # shorter than a frame
+        (rng.standard_normal((1, 8000)).astype(np.float32), 8000),  # another rate
+        (rng.standard_normal((1, 24000)).astype(np.float32), rate),  # another length
+        (rng.standard_normal((1, rate)), rate),  # float64
+    ]
+    order = rng.permutation(len(clips))  # mixed, as requests arrive
+    clips = [clips[i] for i in order]
+    assert audio_stats_many(clips) == [audio_stats(*c) for c in clips]
+    assert audio_stats_many([]) == []

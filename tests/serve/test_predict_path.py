@@ -46,3 +46,49 @@ def test_other_paths_and_methods_are_fastapis():
     path = PredictPath(app, Broken())
     assert call(path, "GET", "/v1/predict").json() == {"from": "fastapi"}
     assert call(path, "GET", "/nowhere").status_code == 404
+
+
+class Answers:
+    """A server whose prediction answers at once."""
+
+    async def predict(self, request):
+        from starlette.responses import Response
+
+        return Response(b'{"label":"yes"}', media_type="application/json")
+
+
+class Transport:
+    """What uvicorn writes to the socket, one entry per write."""
+
+    def __init__(self):
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+
+    def is_closing(self):
+        return False
+
+
+def test_a_prediction_reaches_the_socket_in_one_write():
+    """uvicorn's own request cycle (httptools) writes the head and the body separately;
+    through PredictPath they go to the transport as one write, the same bytes."""
+    from uvicorn.protocols.http.flow_control import FlowControl
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+    async def go(transport):
+        scope = {"type": "http", "method": "POST", "path": "/v1/predict", "headers": []}
+        cycle = RequestResponseCycle(
+            scope, transport, FlowControl(transport), logging.getLogger("t"),
+            logging.getLogger("t"), False, [], asyncio.Event(), False, True, lambda: None,
+        )  # fmt: skip
+        cycle.more_body = False
+        await PredictPath(FastAPI(), Answers())(scope, cycle.receive, cycle.send)
+        assert cycle.transport is transport and cycle.response_complete
+
+    one = Transport()
+    asyncio.run(go(one))
+    assert len(one.writes) == 1
+    head, body = one.writes[0].split(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"content-length: 15" in head
+    assert body == b'{"label":"yes"}'

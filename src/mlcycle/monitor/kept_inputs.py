@@ -27,6 +27,32 @@ MAX_SEGMENT_S = 3600.0
 WRITE_BYTES = 4 * 2**20  # inputs appended per write, at most about this much
 
 
+def _template() -> bytes:
+    info = tarfile.TarInfo("")
+    info.mode = 0o644
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+
+
+TEMPLATE = _template()  # a member's USTAR header but for its name, size and mtime
+
+
+def member_header(name: str, size: int, mtime: int) -> bytes:
+    """The USTAR header tarfile writes for a regular file `name` of `size` bytes (mode
+    644, uid/gid 0), byte for byte: patched into a template, 8 us where TarInfo.tobuf
+    takes 35 (on the log's thread, which shares the GIL with the event loop)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) > 100 or size >= 8**11 or not 0 <= mtime < 8**11:  # tarfile's own way
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = size, mtime, 0o644
+        return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+    header = bytearray(TEMPLATE)
+    header[0 : len(raw)] = raw
+    header[124:148] = b"%011o\0%011o\0" % (size, mtime)
+    header[148:156] = b"        "  # the checksum counts its own field as spaces
+    header[148:155] = b"%06o\0" % sum(header)
+    return bytes(header)
+
+
 class KeptInputs:
     """Append inputs to segments under `folder`, deleting the oldest segments beyond
     `max_mb` or `max_age_s`. A segment is closed after a tenth of either budget (at most
@@ -88,9 +114,7 @@ class KeptInputs:
         now = int(time.time())
         chunks = []
         for name, body in inputs:
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(body), now, 0o644
-            chunks += [info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape"), body]
+            chunks += [member_header(name, len(body), now), body]
             chunks.append(bytes(-len(body) % tarfile.BLOCKSIZE))
         data = b"".join(chunks)
         fileobj = self.tar.fileobj

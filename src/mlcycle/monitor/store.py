@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,9 @@ class LogWriter:
 
     `put` never blocks and never raises: a full queue drops the oldest rows (counted),
     and a database that fails is retried with the rows kept. A row is acknowledged once
-    its batch is committed, at most `flush_s` after it was put.
+    its batch is committed, at most `flush_s` after it was put. `prepare`, if given, is
+    called with the `stats` of a batch's rows before they are written (to compute them
+    together).
     """
 
     def __init__(
@@ -149,8 +152,9 @@ class LogWriter:
         capacity: int = 100_000,
         max_body_bytes: int = 256_000_000,
         kept: KeptInputs | None = None,
+        prepare: Callable[[list[Any]], None] | None = None,
     ) -> None:
-        self.url, self.flush_s, self.kept = url, flush_s, kept
+        self.url, self.flush_s, self.kept, self.prepare = url, flush_s, kept, prepare
         self.max_body_bytes, self.body_bytes = max_body_bytes, 0
         self.lock = threading.Lock()
         self.engine = create(url)
@@ -213,6 +217,8 @@ class LogWriter:
         if not rows:
             return rows
         keep = []
+        if self.prepare is not None:
+            self.prepare([row.get("stats") for row in rows])
         for row in rows:
             self._spread(row)
             body = row.pop("body", None)

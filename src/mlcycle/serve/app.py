@@ -365,7 +365,20 @@ class PredictPath:
             response = await self.server.predict(request)
         except Exception as e:
             response = await self.error_response(request, e)
-        await response(scope, receive, send)
+        # uvicorn writes a response's head and its body to the socket one call each: on
+        # loopback each write is a TCP send that wakes the client, 6-7 % of the event
+        # loop's time at 32 clients (py-spy). Held together, they go in one.
+        cycle = getattr(send, "__self__", None)
+        transport = getattr(cycle, "transport", None)
+        if transport is None or not hasattr(transport, "write"):
+            await response(scope, receive, send)
+            return
+        cycle.transport = held = OneWrite(transport)
+        try:
+            await response(scope, receive, send)
+        finally:
+            held.flush()
+            cycle.transport = transport
 
     async def error_response(self, request: Request, e: Exception) -> Response:
         for cls in type(e).__mro__:
@@ -374,6 +387,34 @@ class PredictPath:
         log.exception("request %s failed", getattr(request.state, "request_id", None))
         body = {"error": "internal", "detail": f"{type(e).__name__}: {e}"}
         return JSONResponse(body, status_code=500)
+
+
+class OneWrite:
+    """A transport that holds the first write (a response's head) until the next one (its
+    body), and writes both in one call; anything else asked of it sends what it holds
+    first. Stands in for uvicorn's transport (its protocols keep it as
+    `RequestResponseCycle.transport`, and write the head and the body separately)."""
+
+    __slots__ = ("transport", "head")
+
+    def __init__(self, transport: Any) -> None:
+        self.transport, self.head = transport, None
+
+    def write(self, data: bytes) -> None:
+        if self.head is None:
+            self.head = data
+            return
+        self.transport.write(self.head + data)
+        self.head = b""  # written: what follows goes straight through
+
+    def flush(self) -> None:
+        if self.head:
+            self.transport.write(self.head)
+        self.head = b""
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self.transport, name)
 
 
 def error_handlers(server: ModelServer) -> dict[type[Exception], Any]:
