@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from mlcycle.models.package import PackageError
 from mlcycle.monitor.analysis import summarise
@@ -185,9 +186,7 @@ class ModelServer:
             )
             raise ModelFailed("the model failed on this input")
         elapsed = time.perf_counter() - request.state.start
-        self.metrics.requests.labels(model.version, route, "200").inc()
-        self.metrics.duration.labels(route).observe(elapsed)
-        self.metrics.predictions.labels(model.version, answer["label"]).inc()
+        self.metrics.answered(model.version, route, answer["label"], elapsed)
         self.recorder.record(
             request_id,
             model.version,
@@ -460,20 +459,33 @@ async def too_large(request: Request, detail: str) -> inputs.BadInput:
 
 
 async def read_body(request: Request, limit: int) -> tuple[bytes, str | None]:
-    """The uploaded file's bytes and Content-Type: the raw body, or multipart field 'file'."""
-    declared = request.headers.get("content-length")
+    """The uploaded file's bytes and Content-Type: the raw body, or multipart field 'file'.
+    The body is read from the ASGI messages themselves (Request.stream's async generator
+    and Headers' scans cost the event loop more than the reading)."""
+    headers = dict(request.scope["headers"])  # ASGI: lower-case names, latin-1 bytes
+    declared = headers.get(b"content-length", b"").decode("latin-1")
     if declared and declared.isdigit() and int(declared) > limit:
         detail = f"body of {declared} bytes exceeds serve.max_body_bytes={limit}"
         raise await too_large(request, detail)
     chunks, size = [], 0
-    async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk, more = message.get("body", b""), message.get("more_body", False)
         size += len(chunk)
         if size > limit:
             detail = f"body exceeds serve.max_body_bytes={limit} bytes"
+            if not more:  # read to its end already
+                raise inputs.BadInput(413, "too_large", detail)
             raise await too_large(request, detail)
         chunks.append(chunk)
-    body = b"".join(chunks)
-    content_type = request.headers.get("content-type")
+        if not more:
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    content_type = headers.get(b"content-type")
+    content_type = content_type.decode("latin-1") if content_type is not None else None
     if not (content_type or "").lower().startswith("multipart/form-data"):
         return body, content_type
 
