@@ -97,16 +97,20 @@ def audio_stats_many(clips: list[tuple[np.ndarray, int]]) -> list[dict[str, Any]
         power = square.mean(axis=1)
         frame_power = square[:, : n // FRAME * FRAME].reshape(len(x), -1, FRAME).mean(axis=2)
         silent = (10 * np.log10(np.maximum(frame_power, 1e-20)) < SILENT_DBFS).mean(axis=1)
-        clipped = np.count_nonzero(np.abs(x) >= CLIPPED, axis=1) / n
-        for j, i in enumerate(members):
-            p = float(power[j])
+        clipped = (np.abs(x) >= CLIPPED).sum(axis=1) / n
+        # as audio_stats rounds it: numpy's rounding of numpy's log10
+        level = np.round(
+            np.where(power > 0, 10 * np.log10(np.where(power > 0, power, 1.0)), -120.0), 2
+        )
+        duration = round(n / rate, 4)
+        for i, db, clip, quiet in zip(members, level.tolist(), clipped.tolist(), silent.tolist()):
             out[i] = {
-                "duration_s": round(n / rate, 4),
+                "duration_s": duration,
                 "sample_rate": rate,
                 "channels": 1,
-                "rms_dbfs": round(10 * np.log10(p), 2) if p > 0 else -120.0,
-                "clipped_fraction": round(float(clipped[j]), 5),
-                "silent_fraction": round(float(silent[j]), 4),
+                "rms_dbfs": db,
+                "clipped_fraction": round(clip, 5),
+                "silent_fraction": round(quiet, 4),
                 "non_finite": 0,
             }
     return out  # type: ignore[return-value]
