@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ class ModelFailure(RuntimeError):
 def checked(probs: list[float]) -> list[float]:
     """`probs` if it is a finite probability vector; ModelFailure otherwise. Only such an
     answer reaches a client, a log row or the rollout's analysis."""
-    if not all(math.isfinite(p) and 0.0 <= p <= 1.0 for p in probs) or abs(sum(probs) - 1) > 1e-3:
+    # a NaN or an infinity makes the sum NaN or infinite, which fails the first test
+    if not (abs(sum(probs) - 1) <= 1e-3 and min(probs) >= 0.0 and max(probs) <= 1.0):
         raise ModelFailure("the model's output is not a finite probability vector")
     return probs
 
