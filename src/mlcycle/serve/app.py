@@ -369,8 +369,8 @@ class PredictPath:
         except Exception as e:
             response = await self.error_response(request, e)
         # uvicorn writes a response's head and its body to the socket one call each: on
-        # loopback each write is a TCP send that wakes the client, 6-7 % of the event
-        # loop's time at 32 clients (py-spy). Held together, they go in one.
+        # loopback each write is a TCP send that wakes the client, 6-7 % of the GIL
+        # samples each at 32 clients (py-spy --gil). Held together, they go in one.
         cycle = getattr(send, "__self__", None)
         transport = getattr(cycle, "transport", None)
         if transport is None or not hasattr(transport, "write"):
