@@ -92,3 +92,22 @@ def test_a_prediction_reaches_the_socket_in_one_write():
     head, body = one.writes[0].split(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK") and b"content-length: 15" in head
     assert body == b'{"label":"yes"}'
+
+
+def test_the_body_and_the_first_of_repeated_headers_are_read_as_starlette_reads_them():
+    from starlette.requests import Request
+
+    from mlcycle.serve.app import read_body
+
+    messages = [
+        {"type": "http.request", "body": b"RIFF", "more_body": True},
+        {"type": "http.request", "body": b"rest", "more_body": False},
+    ]
+
+    async def receive():
+        return messages.pop(0)
+
+    headers = [(b"content-type", b"audio/wav"), (b"content-type", b"image/png")]
+    request = Request({"type": "http", "method": "POST", "headers": headers}, receive)
+    assert request.headers.get("content-type") == "audio/wav"
+    assert asyncio.run(read_body(request, 100)) == (b"RIFFrest", "audio/wav")

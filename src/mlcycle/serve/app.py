@@ -466,7 +466,9 @@ async def read_body(request: Request, limit: int) -> tuple[bytes, str | None]:
     """The uploaded file's bytes and Content-Type: the raw body, or multipart field 'file'.
     The body is read from the ASGI messages themselves (Request.stream's async generator
     and Headers' scans cost the event loop more than the reading)."""
-    headers = dict(request.scope["headers"])  # ASGI: lower-case names, latin-1 bytes
+    # ASGI: lower-case names, latin-1 bytes; reversed, a repeated header's first value
+    # wins, as in Starlette's Headers
+    headers = dict(reversed(request.scope["headers"]))
     declared = headers.get(b"content-length", b"").decode("latin-1")
     if declared and declared.isdigit() and int(declared) > limit:
         detail = f"body of {declared} bytes exceeds serve.max_body_bytes={limit}"
