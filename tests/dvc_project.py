@@ -51,7 +51,11 @@ def copy_project(dest: Path, task: str, task_overrides: list[str], overrides: li
     for name in ("dvc.lock", "metrics", "plots", "reports"):  # start from nothing
         path = dest / name
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    small = OmegaConf.merge({"defaults": [task]}, OmegaConf.from_dotlist(task_overrides))
+    # a group's choice (model=dscnn) goes into the defaults list, values into the body
+    groups = [o.split("=", 1) for o in task_overrides if "." not in o.split("=", 1)[0]]
+    values = [o for o in task_overrides if "." in o.split("=", 1)[0]]
+    chosen = [{f"override /{group}": choice} for group, choice in groups]
+    small = OmegaConf.merge({"defaults": [task, *chosen]}, OmegaConf.from_dotlist(values))
     (dest / f"conf/task/{task}_small.yaml").write_text(
         "# @package _global_\n" + OmegaConf.to_yaml(small)
     )

@@ -59,14 +59,16 @@ def test_calibration_error_of_a_perfectly_calibrated_and_an_overconfident_model(
 
 
 @pytest.mark.parametrize("task,shape", [("keywords", (1, 40, 51)), ("digits", (1, 16, 16))])
-@pytest.mark.parametrize("model", ["dscnn", "cnn", "resnet"])
+@pytest.mark.parametrize("model", ["bcresnet", "dscnn", "cnn", "resnet"])
 def test_every_architecture_builds_for_every_task(task, shape, model):
-    params = OmegaConf.create(compose_params([f"task={task}", f"model={model}"]))
+    # BC-ResNet's sub-bands are sized for the input's height (model.n_mels)
+    height = [f"model.n_mels={shape[1]}"] if model == "bcresnet" else []
+    params = OmegaConf.create(compose_params([f"task={task}", f"model={model}", *height]))
     n = len(params.task.labels)
     net = instantiate(params.model, n_classes=n, in_channels=shape[0], _convert_="all")
     assert net(torch.zeros(2, *shape)).shape == (2, n)
 
 
 def test_each_task_selects_its_own_default_architecture():
-    assert "DSCNN" in OmegaConf.create(compose_params([])).model._target_
+    assert "BCResNet" in OmegaConf.create(compose_params([])).model._target_
     assert "SmallCNN" in OmegaConf.create(compose_params(["task=digits"])).model._target_

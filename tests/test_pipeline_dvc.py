@@ -30,7 +30,7 @@ TIMING = {"train_seconds", "train_samples_per_s"}
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """The project in a fresh git repository, conf/ shrunk by SMALL."""
-    keywords = [o for o in SMALL if o.startswith(("collect.keywords.", "collect.pico."))]
+    keywords = [o for o in SMALL if o.startswith(("collect.keywords.", "collect.pico.", "model="))]
     common = [o for o in SMALL if o not in keywords]
     return copy_project(tmp_path_factory.mktemp("project"), "keywords", keywords, common)
 

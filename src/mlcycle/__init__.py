@@ -17,9 +17,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # their kernels by the CPU's vector extensions, kernels of another width sum in another
 # order, and the features and trained weights of an AVX-512 machine differed from those
 # of the same run held to AVX2 kernels. Held to AVX2 (their own switches, read when each
-# library first runs), a fresh clone's `dvc repro` rebuilds the committed dvc.lock on
-# either kind of CPU. Measured on the 2-core AVX-512 machine: no cost in featurize or in a
-# training step beyond run-to-run noise. A variable already set wins (e.g.
+# library first runs), the AVX-512 machine's run gave the numbers of its AVX2 kernels: a
+# fresh clone on either kind of CPU should rebuild the committed dvc.lock (an AVX2-only
+# CPU has not been tried). Measured on the 2-core AVX-512 machine: a training step 5 %
+# slower (best of three 74.9 ms against 70.9, the runs spreading 70.9-92.5 ms), featurize
+# within run-to-run noise. A variable already set wins (e.g.
 # ATEN_CPU_CAPABILITY=avx512 for the fastest kernels, at the price of other numbers).
 # Serving and everything else keep the CPU's own kernels.
 STAGE_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "DNNL_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}

@@ -1,6 +1,7 @@
 """BC-ResNet (conf/model/bcresnet.yaml) builds at the paper's sizes, trains a step, and
 exports to ONNX with torch's probabilities, as every network a package may hold."""
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -33,8 +34,22 @@ def test_the_conf_entry_is_a_network_a_package_may_name_and_it_learns():
     assert losses[-1] < 0.5 * losses[0]  # it fits a small batch
 
 
-def test_it_exports_to_onnx_with_torchs_probabilities():
-    net = BCResNet(12, 1, 2).eval()
+def test_time_stride_halves_the_frames_the_blocks_see():
+    x = torch.zeros(2, 1, 40, 51)
+    for stride, frames in ((1, 51), (2, 26)):
+        net = BCResNet(12, 1, 1, time_stride=stride)
+        assert net.stem(x).shape[-1] == frames
+        assert net(x).shape == (2, 12)
+
+
+def test_an_input_of_another_height_is_refused_naming_the_setting():
+    with pytest.raises(ValueError, match=r"built for 40 frequency rows \(model.n_mels\) and got inputs of 16"):
+        BCResNet(10, 1, 1)(torch.zeros(2, 1, 16, 16))
+
+
+@pytest.mark.parametrize("time_stride", [1, 2])
+def test_it_exports_to_onnx_with_torchs_probabilities(time_stride):
+    net = BCResNet(12, 1, 2, time_stride=time_stride).eval()
     example = torch.randn(3, 1, 40, 51)
     runtime = checked_export(net, example)  # ExportMismatch beyond 1e-4
     with torch.no_grad():
