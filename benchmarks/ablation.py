@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 
+from mlcycle.scope import wilson
+
 # a third of the default collection's training speakers; the held-out voice's 100 are kept
 SCALES = {
     "small": ["collect.keywords.speakers=300", "collect.pico.speakers=100"],
@@ -68,12 +70,12 @@ def main() -> None:
         name = f"ablation-{args.scale}-{row}"
         sets = [x for o in SCALES[args.scale] + ROWS[row] for x in ("-S", o)]
         start = time.perf_counter()
-        done = subprocess.run(["dvc", "exp", "run", "--temp", "-f", "-n", name, *sets])
+        done = subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, *sets])
         if done.returncode:
             sys.exit(f"{name} failed ({done.returncode})")
-        m = metrics(name)
-        lo, hi = m["held_out_accuracy_ci95"]
-        tlo, thi = m["accuracy_ci95"]
+        m = metrics(name)  # dvc exp show leaves list-valued metrics out: intervals anew
+        lo, hi = wilson(m["held_out_accuracy"], m["held_out_examples"])
+        tlo, thi = wilson(m["accuracy"], m["test_examples"])
         table.append(
             f"| {row} | {m['held_out_accuracy']:.3f} ({lo:.3f}–{hi:.3f}) | "
             f"{m['accuracy']:.3f} ({tlo:.3f}–{thi:.3f}) | {m['test_examples']} | "
