@@ -43,7 +43,8 @@ def test_time_stride_halves_the_frames_the_blocks_see():
 
 
 def test_an_input_of_another_height_is_refused_naming_the_setting():
-    with pytest.raises(ValueError, match=r"built for 40 frequency rows \(model.n_mels\) and got inputs of 16"):
+    expected = r"built for 40 frequency rows \(model.n_mels\) and got inputs of 16"
+    with pytest.raises(ValueError, match=expected):
         BCResNet(10, 1, 1)(torch.zeros(2, 1, 16, 16))
 
 
