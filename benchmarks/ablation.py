@@ -47,8 +47,8 @@ ROWS = {
 }
 
 
-def metrics(name: str) -> dict:
-    """The experiment's metrics and its commit (`rev`)."""
+def all_metrics() -> dict[str, dict]:
+    """Every experiment's metrics and its commit (`rev`), by name: one `dvc exp show`."""
     shown = json.loads(
         subprocess.run(
             ["dvc", "exp", "show", "--json", "--no-fetch", "--all-commits"],
@@ -57,17 +57,18 @@ def metrics(name: str) -> dict:
             check=True,
         ).stdout
     )
+    found = {}
     for commit in shown:
         for exp in commit.get("experiments") or []:
             for rev in exp.get("revs", []):
-                if rev.get("name") == name:
-                    data = rev["data"]["metrics"]
-                    return {
+                data = rev["data"].get("metrics") or {}
+                if rev.get("name") and "metrics/eval.json" in data:
+                    found[rev["name"]] = {
                         **data["metrics/eval.json"]["data"],
                         **data["metrics/train.json"]["data"],
                         "rev": rev["rev"],
                     }
-    raise KeyError(name)
+    return found
 
 
 def scored(rev: str, manifest: pd.DataFrame) -> dict[str, tuple[float, int]]:
@@ -76,13 +77,11 @@ def scored(rev: str, manifest: pd.DataFrame) -> dict[str, tuple[float, int]]:
         out = Path(folder) / "package"
         subprocess.run(["dvc", "get", ".", "models/package", "--rev", rev, "-o", out], check=True)
         package = load_package(out)
-        figures = {}
-        for split in ("held_out", "test"):
-            rows = manifest[manifest["split"] == split]
-            figures[split] = (accuracy(package, rows), len(rows))
-            if split == "test":
-                for engine, part in rows.groupby("engine"):
-                    figures[engine] = (accuracy(package, part), len(part))
+        held_out, test = (manifest[manifest["split"] == split] for split in ("held_out", "test"))
+        figures = {"held_out": (accuracy(package, held_out), len(held_out))}
+        figures["test"] = (accuracy(package, test), len(test))
+        for engine, part in test.groupby("engine"):
+            figures[engine] = (accuracy(package, part), len(part))
         return figures
 
 
@@ -100,15 +99,17 @@ def main() -> None:
     parser.add_argument("--manifest", default="data/validated/manifest.csv")
     args = parser.parse_args()
     manifest = pd.read_csv(args.manifest)
-    table = []
-    for row in args.only or ROWS:
+    rows = args.only or list(ROWS)
+    for row in [] if args.no_run else rows:
         name = f"ablation-{args.scale}-{row}"
         sets = [x for o in SCALES[args.scale] + ROWS[row] for x in ("-S", o)]
-        if not args.no_run:
-            done = subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, *sets])
-            if done.returncode:
-                sys.exit(f"{name} failed ({done.returncode})")
-        m = metrics(name)
+        done = subprocess.run(["dvc", "exp", "run", "--temp", "-n", name, *sets])
+        if done.returncode:
+            sys.exit(f"{name} failed ({done.returncode})")
+    runs = all_metrics()
+    table = []
+    for row in rows:
+        m = runs[f"ablation-{args.scale}-{row}"]
         f = scored(m["rev"], manifest)
         table.append(
             f"| {row} | {cell(f['held_out'])} | {cell(f['test'])} | "
