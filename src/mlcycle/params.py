@@ -21,10 +21,33 @@ class Runtime(str, Enum):
 
 
 @dataclass
+class TableColumn:
+    type: str  # number | category
+    nullable: bool
+    min: Optional[float] = None
+    max: Optional[float] = None
+    categories: Optional[list[str]] = None  # allowed values; None: any
+    transform: Optional[str] = None  # number: "log" (log1p) before standardising
+
+
+@dataclass
+class TableTask:
+    """A table task's columns (mlcycle.modalities.table.columns)."""
+
+    id_column: str
+    label_column: str
+    time_column: str
+    group_column: str
+    columns: dict[str, TableColumn]
+    meta_columns: list[str]
+
+
+@dataclass
 class Task:
     name: str
-    modality: str  # audio | image
+    modality: str  # audio | image | table
     labels: list[str]
+    table: Optional[TableTask] = None  # table tasks: the columns
 
 
 @dataclass
@@ -132,6 +155,22 @@ class DigitsSource:
 
 
 @dataclass
+class TransactionsSource:
+    # mlcycle.modalities.table.transactions
+    accounts: int
+    days: int
+    tx_per_day: list[float]  # an account's rate is drawn log-uniformly from this range
+    strategies: dict[str, float]  # attack strategy -> share of accounts it strikes
+    missing: dict[str, float]  # column -> share of rows where it is missing
+    missing_seed: int
+
+
+@dataclass
+class TableSource:
+    path: str  # a CSV or Parquet file with task.table's columns
+
+
+@dataclass
 class FolderSource:
     root: str  # <root>/<label>/<file>
 
@@ -153,6 +192,8 @@ class Collect:
     pico: Optional[PicoSource] = None
     augment: Optional[Augment] = None
     digits: Optional[DigitsSource] = None
+    transactions: Optional[TransactionsSource] = None
+    table: Optional[TableSource] = None
 
 
 @dataclass
@@ -175,6 +216,13 @@ class ImageChecks:
 
 
 @dataclass
+class TableChecks:
+    max_missing_fraction: float  # a column missing in more of its rows stops validate
+    max_feature_auc: float  # a column this predictive on its own is a label leak
+    future_fraction: float  # rows after the time cut: val and test (train is before)
+
+
+@dataclass
 class Validate:
     val_fraction: float
     test_fraction: float
@@ -182,6 +230,7 @@ class Validate:
     min_per_class: int
     audio: AudioChecks
     image: ImageChecks
+    table: Optional[TableChecks] = None
 
 
 @dataclass
@@ -210,12 +259,19 @@ class ImageFeatures:
 
 
 @dataclass
+class TableFeaturize:
+    min_category_count: int  # rarer values share the unknown bucket
+    max_categories: int  # per column, the most frequent
+
+
+@dataclass
 class Featurize:
     batch_size: int
     workers: Optional[int]
     shard_size: int
     audio: Optional[AudioFeatures] = None
     image: Optional[ImageFeatures] = None
+    table: Optional[TableFeaturize] = None
 
 
 @dataclass
@@ -241,6 +297,11 @@ class Train:
     label_smoothing: float
     spec_augment: SpecAugment  # audio tasks
     max_shift: int  # image tasks: random shift of up to this many pixels
+    # What picks the best epoch and stops early: val_acc, or val_ap (two classes: the
+    # average precision of the last label, e.g. fraud, for rare positives).
+    monitor: str
+    # null: every class weighs the same in the loss; balanced: by inverse frequency.
+    class_weight: Optional[str]
 
 
 @dataclass
@@ -255,6 +316,15 @@ class Evaluate:
     # Extra manifest columns to slice accuracy by (e.g. a user manifest's "device").
     slices: list[str]
     min_slice_count: int  # slices with fewer test files are not reported
+    table: Optional[TableEvaluate] = None  # table tasks with two labels (fraud)
+
+
+@dataclass
+class TableEvaluate:
+    # The alert threshold is the lowest whose precision on val reaches this; the test's
+    # recall at that threshold is what a fraud team gets (recall_at_precision).
+    precision: float
+    bootstrap: int  # resamples for the PR-AUC / ROC-AUC intervals
 
 
 @dataclass

@@ -36,6 +36,11 @@ class Featurizer:
     def decode(self, source: Any) -> Any:
         raise NotImplementedError
 
+    def network_inputs(self) -> dict[str, Any]:
+        """What a network needs to know of these inputs beyond their channels (plain
+        values: the train stage passes them to it, the package's card records them)."""
+        return {}
+
     def raw_features(self, decoded: list) -> torch.Tensor:
         raise NotImplementedError
 

@@ -9,8 +9,9 @@ from omegaconf import DictConfig, OmegaConf
 from mlcycle.features.audio import AudioFeaturizer
 from mlcycle.features.featurizer import Featurizer
 from mlcycle.features.image import ImageFeaturizer
+from mlcycle.modalities.table.featurizer import TableFeaturizer
 
-FEATURIZERS = {f.modality: f for f in (AudioFeaturizer, ImageFeaturizer)}
+FEATURIZERS = {f.modality: f for f in (AudioFeaturizer, ImageFeaturizer, TableFeaturizer)}
 
 
 def build(modality: str, featurize: DictConfig) -> tuple[Featurizer, dict]:

@@ -22,6 +22,7 @@ NETWORKS = (
     "mlcycle.models.cnn.SmallCNN",
     "mlcycle.models.resnet.TinyResNet",
     "mlcycle.models.bcresnet.BCResNet",
+    "mlcycle.models.tabular.TabularMLP",
 )
 PLAIN = (str, int, float, bool, type(None))
 
@@ -31,7 +32,8 @@ class NetworkRefused(ValueError):
 
 
 def build_network(spec: dict) -> nn.Module:
-    """The network that `spec` describes: {"model": {_target_...}, "n_classes", "in_channels"}.
+    """The network that `spec` describes: {"model": {_target_...}, "n_classes", "in_channels"}
+    and, where the featurizer gives them, "inputs" (e.g. a table's category cardinalities).
 
     NetworkRefused unless `_target_` is one of NETWORKS and every other value is plain
     (numbers, strings, booleans, or lists of them)."""
@@ -39,7 +41,10 @@ def build_network(spec: dict) -> nn.Module:
     if not isinstance(model, dict) or model.get("_target_") not in NETWORKS:
         target = model.get("_target_") if isinstance(model, dict) else model
         raise NetworkRefused(f"network {target!r} is not one of mlcycle's networks {NETWORKS}")
-    for key, value in model.items():
+    inputs = spec.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise NetworkRefused(f"network inputs must be a mapping, got {inputs!r}")
+    for key, value in [*model.items(), *inputs.items()]:
         values = value if isinstance(value, list) else [value]
         if key != "_target_" and (
             key.startswith("_") or not all(isinstance(v, PLAIN) for v in values)
@@ -52,6 +57,7 @@ def build_network(spec: dict) -> nn.Module:
         model,
         n_classes=spec["n_classes"],
         in_channels=spec["in_channels"],
+        **inputs,
         _convert_="all",
         _recursive_=False,
     )

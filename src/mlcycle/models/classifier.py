@@ -8,6 +8,7 @@ import torchaudio
 from omegaconf import DictConfig
 from torch import nn
 from torchmetrics.functional import accuracy
+from torchmetrics.functional.classification import binary_average_precision
 
 
 class SpecAugment(nn.Module):
@@ -51,14 +52,26 @@ class RandomShift(nn.Module):
         )
 
 
-def augmentation(modality: str, train: DictConfig) -> nn.Module:
+def augmentation(modality: str, train: DictConfig) -> nn.Module | None:
     """The training augmentation of a modality: SpecAugment for audio, random shifts for
-    images (train.spec_augment, train.max_shift)."""
+    images (train.spec_augment, train.max_shift); none for table rows."""
     if modality == "audio":
         return SpecAugment(**train.spec_augment)
     if modality == "image":
         return RandomShift(train.max_shift)
+    if modality == "table":
+        return None
     raise ValueError(f"no augmentation for modality {modality!r}")
+
+
+def class_weights(choice: str | None, y: torch.Tensor, n_classes: int) -> torch.Tensor | None:
+    """train.class_weight: None, or "balanced" (n / (classes x count), as scikit-learn)."""
+    if choice is None:
+        return None
+    if choice != "balanced":
+        raise ValueError(f"train.class_weight is {choice!r}; choose null or balanced")
+    counts = torch.bincount(y, minlength=n_classes).double().clamp_min(1)
+    return (len(y) / (n_classes * counts)).float()
 
 
 class Classifier(pl.LightningModule):
@@ -75,13 +88,14 @@ class Classifier(pl.LightningModule):
         label_smoothing: float,
         warmup_fraction: float,
         augment: nn.Module | None = None,
+        weights: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.net = net
         self.augment = augment
         self.n_classes = n_classes
         self.lr, self.weight_decay, self.warmup_fraction = lr, weight_decay, warmup_fraction
-        self.loss = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.loss = nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -111,6 +125,17 @@ class Classifier(pl.LightningModule):
             on_epoch=True,
             prog_bar=True,
         )
+        if self.n_classes == 2:  # rare positives (fraud): what ranks them, the last label
+            self.val_scores.append((logits.softmax(-1)[:, 1].detach(), y))
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_scores: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def on_validation_epoch_end(self) -> None:
+        if self.n_classes == 2 and self.val_scores:
+            scores = torch.cat([s for s, _ in self.val_scores])
+            y = torch.cat([t for _, t in self.val_scores])
+            self.log("val_ap", binary_average_precision(scores, y), prog_bar=True)
 
     def configure_optimizers(self):
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

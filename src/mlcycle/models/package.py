@@ -149,6 +149,8 @@ class Package:
             "preprocessing": stats.to_dict(),
             "network": {k: hp[k] for k in ("model", "n_classes", "in_channels")},
         }
+        if hp.get("inputs"):  # what the featurizer tells the network (a table's widths)
+            card["network"]["inputs"] = hp["inputs"]
         if hp.get("fine_tuned_from"):
             card["fine_tuned_from"] = hp["fine_tuned_from"]
         return cls(card, net, from_stats(card["preprocessing"]))

@@ -22,6 +22,7 @@ from mlcycle.data.splits import HELD_OUT
 from mlcycle.data.tables import read_validated
 from mlcycle.error_analysis import analyse, confused_pairs
 from mlcycle.features.store import has_split, load_split, load_stats
+from mlcycle.modalities.table.evaluate import evaluate_rows
 from mlcycle.models.checkpoint import CheckpointError
 from mlcycle.models.evaluation import (
     baselines,
@@ -45,6 +46,11 @@ def evaluate(params: DictConfig) -> None:
         raise StageError(str(e)) from None
     if params.serve.runtime == "onnx":  # the latency of what serving runs
         package.use_onnx(next(iter(test.batches()))[:8])
+    if stats.modality == "table":  # rows: fraud figures (mlcycle.modalities.table.evaluate)
+        try:
+            return evaluate_rows(params, package, stats)
+        except (ValueError, FileNotFoundError) as e:
+            raise StageError(str(e)) from None
     probs = predict(package.net, test.batches())
     conf, pred = probs.max(-1)
     labels = np.array(stats.labels)

@@ -16,6 +16,7 @@ from mlcycle.features.extract import featurize_to_store
 from mlcycle.features.featurizer import Featurizer
 from mlcycle.features.registry import build
 from mlcycle.features.store import FeatureStats, load_split, save_stats
+from mlcycle.modalities.table.features import featurize as featurize_rows
 from mlcycle.models.finetune import conflicts, load_base
 from mlcycle.models.package import PackageError
 from mlcycle.progress import progress
@@ -48,7 +49,20 @@ def package_featurizer(params: DictConfig) -> tuple[Featurizer, dict]:
     return base.featurizer, theirs
 
 
+# Modalities whose data are not files bring their own featurize.
+OWN_FEATURIZE = {"table": featurize_rows}
+
+
 def featurize(params: DictConfig) -> None:
+    if own := OWN_FEATURIZE.get(params.task.modality):
+        if params.train.init_from:
+            raise StageError("fine-tuning (train.init_from) is not built for table tasks yet")
+        try:
+            counts = own(params)
+        except (ValueError, FileNotFoundError) as e:
+            raise StageError(str(e)) from None
+        log.info("table rows featurized per split: %s", counts)
+        return
     labels = list(params.task.labels)
     fine_tune = bool(params.train.init_from)
     out = params.paths.features

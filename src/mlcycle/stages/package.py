@@ -30,9 +30,14 @@ def package(params: DictConfig) -> None:
         raise StageError(str(e)) from None
     train, val = load_split(paths.features, "train"), load_split(paths.features, "val")
     pkg.use_onnx(next(iter(val.batches()))[:8])  # network.onnx, for serve.runtime=onnx
-    pkg.reference = reference_profile(
-        train.paths, pkg.featurizer, stats.modality, predict(pkg.net, val.batches()), stats.labels
-    )
+    if stats.modality != "table":  # row statistics for monitoring: not built yet
+        pkg.reference = reference_profile(
+            train.paths,
+            pkg.featurizer,
+            stats.modality,
+            predict(pkg.net, val.batches()),
+            stats.labels,
+        )
     verdict = json.loads(gate.read_text())
     pkg.card.update(
         metrics=json.loads(evaluation.read_text()),

@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader
 
 from mlcycle.atomic import write_json_atomic, write_with
 from mlcycle.features import store
-from mlcycle.models.classifier import Classifier, augmentation
+from mlcycle.features.registry import from_stats
+from mlcycle.models.classifier import Classifier, augmentation, class_weights
 from mlcycle.models.finetune import FreezeFeatures, conflicts, load_base, transfer
 from mlcycle.models.package import PackageError
 from mlcycle.models.training import (
@@ -44,6 +45,7 @@ def starting_network(params: DictConfig, stats: store.FeatureStats):
             params.model,
             n_classes=len(stats.labels),
             in_channels=stats.input_shape[0],
+            **network_inputs(stats),
             _convert_="all",
         )
         return net, None
@@ -75,6 +77,12 @@ def starting_network(params: DictConfig, stats: store.FeatureStats):
     return net, origin
 
 
+def network_inputs(stats: store.FeatureStats) -> dict:
+    """What the network needs to know of its inputs beyond their channels (a table's
+    numeric width and category cardinalities); {} for audio and images."""
+    return from_stats(stats.to_dict()).network_inputs()
+
+
 def train(params: DictConfig) -> None:
     cfg, paths = params.train, params.paths
     pl.seed_everything(params.seed, workers=True)
@@ -90,6 +98,7 @@ def train(params: DictConfig) -> None:
         label_smoothing=cfg.label_smoothing,
         warmup_fraction=cfg.warmup_fraction,
         augment=augmentation(params.task.modality, cfg),
+        weights=class_weights(cfg.class_weight, train_split.y, len(stats.labels)),
     )
     config = OmegaConf.to_container(params, resolve=True)
     run = {k: config[k] for k in ("seed", "threads", "train", "model", "trainer")}
@@ -101,6 +110,7 @@ def train(params: DictConfig) -> None:
             "model": config["model"],
             "n_classes": len(stats.labels),
             "in_channels": stats.input_shape[0],
+            "inputs": network_inputs(stats),
             "labels": stats.labels,
             "fingerprint": key,
             "fine_tuned_from": origin,
@@ -120,7 +130,7 @@ def train(params: DictConfig) -> None:
     best = pl.callbacks.ModelCheckpoint(
         dirpath=state,
         filename="best",
-        monitor="val_acc",
+        monitor=cfg.monitor,
         mode="max",
         save_top_k=1,
         enable_version_counter=False,
@@ -133,7 +143,7 @@ def train(params: DictConfig) -> None:
     if plan.steer:
         callbacks += [
             best,
-            pl.callbacks.EarlyStopping(monitor="val_acc", mode="max", patience=cfg.patience),
+            pl.callbacks.EarlyStopping(monitor=cfg.monitor, mode="max", patience=cfg.patience),
         ]
     if origin and cfg.freeze_epochs:
         callbacks.append(FreezeFeatures(net, cfg.freeze_epochs))
@@ -169,11 +179,11 @@ def train(params: DictConfig) -> None:
     write_with(paths.checkpoint, lambda p: shutil.copyfile(kept, p))
     shutil.rmtree(state, ignore_errors=True)
     device = trainer.strategy.root_device
-    val_acc = best.best_model_score if plan.steer else trainer.callback_metrics["val_acc"]
+    val_acc = best.best_model_score if plan.steer else trainer.callback_metrics[cfg.monitor]
     write_json_atomic(
         paths.metrics.train,
         {
-            "best_val_acc": round(float(val_acc), 4),
+            f"best_{cfg.monitor}": round(float(val_acc), 4),
             "epochs": trainer.current_epoch,
             "early_stopping": plan.steer,
             "device": device.type,
@@ -183,8 +193,9 @@ def train(params: DictConfig) -> None:
         },
     )
     log.info(
-        "%s val_acc %.4f after %d epochs on %s (%.0f s)",
+        "%s %s %.4f after %d epochs on %s (%.0f s)",
         "best" if plan.steer else "last",
+        cfg.monitor,
         val_acc,
         trainer.current_epoch,
         device,

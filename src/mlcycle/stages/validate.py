@@ -21,10 +21,19 @@ from mlcycle.data.tables import (
     read_table,
 )
 from mlcycle.data.validation import ValidationError, enforce_limits, validate_collection
+from mlcycle.modalities.table.report import validate as validate_rows
 from mlcycle.stages.runner import StageError, log, run_stage
+
+# Modalities whose data are not files bring their own validate.
+OWN_VALIDATE = {"table": validate_rows}
 
 
 def validate(params: DictConfig) -> None:
+    if own := OWN_VALIDATE.get(params.task.modality):
+        try:
+            return own(params)
+        except (ValueError, FileNotFoundError) as e:  # a bad table, or no collection yet
+            raise StageError(str(e)) from None
     root, out = Path(params.paths.raw), Path(params.paths.validated)
     if not (root / RAW_MANIFEST).is_file():
         raise StageError(
