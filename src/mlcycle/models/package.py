@@ -106,6 +106,12 @@ class Package:
         what = {k: self.card.get(k) for k in ("weights_sha256", "preprocessing", "network")}
         return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """{positive, threshold}: a score of the positive label at or above the threshold
+        is an alert (the threshold evaluate chose on val); None for other tasks."""
+        return self.card.get("decision")
+
     def predict_proba(self, inputs: list[Any]) -> torch.Tensor:
         """Class probabilities for encoded inputs (paths or bytes of audio / images)."""
         return self.predict_decoded([self.featurizer.decode(x) for x in inputs])

@@ -39,8 +39,11 @@ def package(params: DictConfig) -> None:
             stats.labels,
         )
     verdict = json.loads(gate.read_text())
+    metrics = json.loads(evaluation.read_text())
+    if "threshold" in metrics:  # a two-label table task: alert at the threshold chosen on val
+        pkg.card["decision"] = {"positive": stats.labels[-1], "threshold": metrics["threshold"]}
     pkg.card.update(
-        metrics=json.loads(evaluation.read_text()),
+        metrics=metrics,
         gate=verdict,
         git_revision=git_revision(),
         data=data_hashes([paths.raw, paths.validated, paths.features]),

@@ -77,6 +77,9 @@ def starting_network(params: DictConfig, stats: store.FeatureStats):
     return net, origin
 
 
+MONITORS = ("val_acc", "val_ap")  # what train.monitor may pick the best epoch by
+
+
 def network_inputs(stats: store.FeatureStats) -> dict:
     """What the network needs to know of its inputs beyond their channels (a table's
     numeric width and category cardinalities); {} for audio and images."""
@@ -86,9 +89,14 @@ def network_inputs(stats: store.FeatureStats) -> dict:
 def train(params: DictConfig) -> None:
     cfg, paths = params.train, params.paths
     pl.seed_everything(params.seed, workers=True)
+    stats = store.load_stats(paths.features)
+    if cfg.monitor not in MONITORS or (cfg.monitor == "val_ap" and len(stats.labels) != 2):
+        raise StageError(
+            f"train.monitor is {cfg.monitor!r}: choose val_acc, or val_ap for a task of two "
+            f"labels (this one has {len(stats.labels)})"
+        )
     train_split = store.load_split(paths.features, "train")
     val_split = store.load_split(paths.features, "val")
-    stats = store.load_stats(paths.features)
     net, origin = starting_network(params, stats)
     model = Classifier(
         net,
