@@ -33,6 +33,19 @@ def histogram(values: pd.Series, bins: int = 20) -> pd.DataFrame:
     return pd.DataFrame({"bin": ((edges[:-1] + edges[1:]) / 2).round(3), "count": counts})
 
 
+def rejected_section(rejected: pd.DataFrame, what: str, name, examples: int) -> list[str]:
+    """The report's rejections: a heading per reason with its first `examples`, each
+    named by `name(row)` and followed by its detail."""
+    lines = ["", f"## Rejected {what} by reason", ""]
+    if rejected.empty:
+        lines.append("None.")
+    for reason, rows in rejected.groupby("reason"):
+        lines.append(f"### {reason} ({len(rows)})")
+        lines += [f"- {name(r)}: {r.detail}" for r in rows.head(examples).itertuples()]
+        lines.append("")
+    return lines
+
+
 def write_report(
     out: Path, valid: pd.DataFrame, rejected: pd.DataFrame, modality: str, examples: int = 3
 ) -> list[Path]:
@@ -70,13 +83,7 @@ def write_report(
                 f"- {title}: min {v.min():.2f}, median {v.median():.2f}, "
                 f"max {v.max():.2f} (`hist/{column}.csv`)"
             )
-    lines += ["", "## Rejected files by reason", ""]
-    if rejected.empty:
-        lines.append("None.")
-    for reason, rows in rejected.groupby("reason"):
-        lines.append(f"### {reason} ({len(rows)})")
-        lines += [f"- `{r.path}`: {r.detail}" for r in rows.head(examples).itertuples()]
-        lines.append("")
+    lines += rejected_section(rejected, "files", lambda r: f"`{r.path}`", examples)
     write_text_atomic(out / "README.md", "\n".join(lines) + "\n")
     written.append(out / "README.md")
     return written

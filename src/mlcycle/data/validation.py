@@ -90,8 +90,21 @@ def held_out_rows(frame: pd.DataFrame) -> list[bool]:
 
 def data_metrics(valid: pd.DataFrame, rejected: pd.DataFrame, total: int) -> dict:
     splits = [*SPLITS, HELD_OUT] if (valid["split"] == HELD_OUT).any() else list(SPLITS)
+    return split_metrics(valid, rejected, total, splits)
+
+
+def split_metrics(
+    valid: pd.DataFrame,
+    rejected: pd.DataFrame,
+    total: int,
+    splits: list[str],
+    label: str = "label",
+    group: str = "group",
+) -> dict:
+    """metrics/data.json's counts: rejections by reason, and per split its size, groups
+    and examples per class (a table names its own label and group columns)."""
     per_split = {
-        s: valid.loc[valid["split"] == s, "label"].value_counts().sort_index().to_dict()
+        s: valid.loc[valid["split"] == s, label].value_counts().sort_index().to_dict()
         for s in splits
     }
     return {
@@ -101,7 +114,7 @@ def data_metrics(valid: pd.DataFrame, rejected: pd.DataFrame, total: int) -> dic
         "rejected_fraction": round(len(rejected) / max(total, 1), 4),
         "rejected_by_reason": rejected["reason"].value_counts().sort_index().to_dict(),
         "split_sizes": {s: int((valid["split"] == s).sum()) for s in splits},
-        "groups": {s: int(valid.loc[valid["split"] == s, "group"].nunique()) for s in splits},
+        "groups": {s: int(valid.loc[valid["split"] == s, group].nunique()) for s in splits},
         "per_class": {s: {k: int(v) for k, v in c.items()} for s, c in per_split.items()},
     }
 

@@ -66,6 +66,20 @@ def latency_ms(package: Package, example: bytes, runs: int) -> dict[str, float]:
     }
 
 
+def cost_figures(latency: dict[str, float], net: torch.nn.Module) -> dict:
+    """eval.json's cost: one thread's wall time, and the CPU time the gate checks (the
+    same under load), of `latency_ms`; the network's parameters and size."""
+    params, size_mb = model_size(net)
+    return {
+        "latency_p50_ms": latency["p50"],
+        "latency_p95_ms": latency["p95"],
+        "latency_cpu_p50_ms": latency["cpu_p50"],
+        "latency_cpu_p95_ms": latency["cpu_p95"],
+        "params": params,
+        "model_size_mb": size_mb,
+    }
+
+
 def model_size(net: torch.nn.Module) -> tuple[int, float]:
     """(parameters, size of the saved state dict in MB)."""
     buffer = io.BytesIO()

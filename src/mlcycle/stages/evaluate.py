@@ -26,9 +26,9 @@ from mlcycle.modalities.table.evaluate import evaluate_rows
 from mlcycle.models.checkpoint import CheckpointError
 from mlcycle.models.evaluation import (
     baselines,
+    cost_figures,
     intervals,
     latency_ms,
-    model_size,
     predict,
     scores,
 )
@@ -56,7 +56,6 @@ def evaluate(params: DictConfig) -> None:
     labels = np.array(stats.labels)
     y, pred = test.y.numpy(), pred.numpy()
     latency = latency_ms(package, Path(test.paths[0]).read_bytes(), params.evaluate.latency_runs)
-    params_count, size_mb = model_size(package.net)
     results = pd.DataFrame(
         {
             "path": test.paths,
@@ -85,13 +84,7 @@ def evaluate(params: DictConfig) -> None:
             name: round(measured["accuracy"] - figures["accuracy"], 4)
             for name, figures in baseline.items()
         },
-        # one thread: wall time, and the CPU time the gate checks (the same under load)
-        "latency_p50_ms": latency["p50"],
-        "latency_p95_ms": latency["p95"],
-        "latency_cpu_p50_ms": latency["cpu_p50"],
-        "latency_cpu_p95_ms": latency["cpu_p95"],
-        "params": params_count,
-        "model_size_mb": size_mb,
+        **cost_figures(latency, package.net),
         "test_examples": len(y),
         "confused_pairs": confused_pairs(y, pred, list(labels)),
         **analysis.metrics,
@@ -115,7 +108,7 @@ def evaluate(params: DictConfig) -> None:
         metrics["ece"],
         latency["p95"],
         latency["cpu_p95"],
-        params_count,
+        metrics["params"],
     )
     if held_out:
         low, high = held_out["held_out_accuracy_ci95"]

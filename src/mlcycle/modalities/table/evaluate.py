@@ -22,7 +22,7 @@ from mlcycle.modalities.table.evaluation import (
     reliability,
     strategy_recall,
 )
-from mlcycle.models.evaluation import latency_ms, model_size, predict, scores
+from mlcycle.models.evaluation import cost_figures, latency_ms, predict, scores
 from mlcycle.models.package import Package
 
 log = logging.getLogger("mlcycle")
@@ -55,7 +55,6 @@ def evaluate_rows(params: DictConfig, package: Package, stats: FeatureStats) -> 
     )
     example = {k: _plain(v) for k, v in test_rows.iloc[0][package.featurizer.cfg.fields].items()}
     latency = latency_ms(package, example, params.evaluate.latency_runs)
-    params_count, size_mb = model_size(package.net)
     labels = np.array(stats.labels)
     meta = "strategy" if "strategy" in test_rows else None
     strategy = test_rows[meta].fillna("").to_numpy() if meta else np.full(len(y), "")
@@ -68,12 +67,7 @@ def evaluate_rows(params: DictConfig, package: Package, stats: FeatureStats) -> 
             name: round(fraud["pr_auc"] - b["pr_auc"], 4) for name, b in baseline.items()
         },
         "recall_per_strategy": dict(zip(slices["strategy"], slices["recall"])),
-        "latency_p50_ms": latency["p50"],
-        "latency_p95_ms": latency["p95"],
-        "latency_cpu_p50_ms": latency["cpu_p50"],
-        "latency_cpu_p95_ms": latency["cpu_p95"],
-        "params": params_count,
-        "model_size_mb": size_mb,
+        **cost_figures(latency, package.net),
         "test_examples": len(y),
         "test_positives": int(y.sum()),
     }

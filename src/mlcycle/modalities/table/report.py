@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from mlcycle.atomic import write_csv_atomic, write_json_atomic, write_text_atomic, write_with
-from mlcycle.data.report import histogram
+from mlcycle.data.report import histogram, rejected_section
 from mlcycle.data.validation import enforce_limits
 from mlcycle.modalities.table.columns import ROWS, TableSpec, read_rows
 from mlcycle.modalities.table.validate import validate_rows
@@ -72,11 +72,5 @@ def write_report(out: Path, result, spec: TableSpec, examples: int = 3) -> None:
     lines += ["| column | missing | ROC-AUC alone |", "| --- | --- | --- |"]
     for name, share in m["missing_fraction"].items():
         lines.append(f"| {name} | {share:.2%} | {m['single_feature_auc'].get(name, '')} |")
-    lines += ["", "## Rejected rows by reason", ""]
-    if rejected.empty:
-        lines.append("None.")
-    for reason, rows in rejected.groupby("reason"):
-        lines.append(f"### {reason} ({len(rows)})")
-        lines += [f"- row {r.row} (`{r.id}`): {r.detail}" for r in rows.head(examples).itertuples()]
-        lines.append("")
+    lines += rejected_section(rejected, "rows", lambda r: f"row {r.row} (`{r.id}`)", examples)
     write_text_atomic(out / "README.md", "\n".join(lines) + "\n")

@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from sklearn.metrics import roc_auc_score
 
 from mlcycle.data.splits import split_of
+from mlcycle.data.validation import split_metrics
 from mlcycle.modalities.table.columns import NUMBER, TableSpec, row_schema
 
 UNUSED = "unused"
@@ -153,23 +154,9 @@ def validate_rows(rows: pd.DataFrame, spec: TableSpec, labels: list[str], cfg: D
 
 def table_metrics(valid, rejected, spec: TableSpec, shares: dict, leaks: dict) -> dict:
     splits = ["train", "val", "test", UNUSED]
-    label = spec.label_column
-    per_class = {
-        s: valid.loc[valid["split"] == s, label].value_counts().sort_index().to_dict()
-        for s in splits
-    }
     total = len(valid) + len(rejected)
     return {
-        "collected": total,
-        "valid": len(valid),
-        "rejected": len(rejected),
-        "rejected_fraction": round(len(rejected) / max(total, 1), 4),
-        "rejected_by_reason": rejected["reason"].value_counts().sort_index().to_dict(),
-        "split_sizes": {s: int((valid["split"] == s).sum()) for s in splits},
-        "groups": {
-            s: int(valid.loc[valid["split"] == s, spec.group_column].nunique()) for s in splits
-        },
-        "per_class": {s: {k: int(v) for k, v in c.items()} for s, c in per_class.items()},
+        **split_metrics(valid, rejected, total, splits, spec.label_column, spec.group_column),
         "missing_fraction": shares,
         "missing_fraction_overall": round(float(np.mean(list(shares.values()) or [0])), 4),
         "single_feature_auc": leaks,
