@@ -371,6 +371,7 @@ class Serve:
     max_batch_size: int
     batch_wait_ms: float
     max_body_bytes: int
+    max_rows: int  # table models: rows one JSON request may carry
     max_audio_s: float
     max_decoded_mb: float
     max_queue: int

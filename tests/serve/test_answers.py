@@ -28,6 +28,7 @@ def test_anything_but_a_finite_probability_vector_is_a_model_failure(probs):
 def test_an_answer_is_the_best_class_and_the_probabilities_rounded_to_six_places():
     class Package:
         labels = [f"w{i}" for i in range(12)]
+        decision = None  # not a thresholded (table) model
 
     class Model:
         package = Package()

@@ -12,14 +12,20 @@ import io
 from typing import Any
 
 import numpy as np
+import orjson
 import soundfile as sf
 
 from mlcycle.data.audio_io import PCM, AudioDecodeError, read_audio, wav_header
 from mlcycle.data.image_io import ImageDecodeError, read_image
 from mlcycle.monitor.stats import audio_stats
 
-# Content types each modality accepts (application/octet-stream: either; the bytes decide).
-ACCEPTED = {"audio": ("audio/",), "image": ("image/",)}
+# Content types each modality accepts (application/octet-stream: any; the bytes decide).
+ACCEPTED = {"audio": ("audio/",), "image": ("image/",), "table": ("application/json",)}
+WANTED = {
+    "audio": "audio/wav, audio/flac, audio/ogg",
+    "image": "image/png, image/jpeg",
+    "table": "application/json (a row, or a list of rows)",
+}
 ANY = "application/octet-stream"
 MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz; beyond this a "rate" is a broken header
 # Leading bytes that name a format for certain.
@@ -43,12 +49,13 @@ def check_content_type(content_type: str | None, modality: str) -> None:
     kind = (content_type or "").split(";")[0].strip().lower()
     if kind == ANY or kind.startswith(ACCEPTED[modality]):
         return
-    wanted = "audio/wav, audio/flac, audio/ogg" if modality == "audio" else "image/png, image/jpeg"
+    how = "as" if modality == "table" else "as the file's bytes in"
     raise BadInput(
         415,
         "content_type",
-        f"Content-Type {kind or '(none)'!r} is not {modality}: send the file's bytes as "
-        f"{wanted} (or application/octet-stream), or as multipart field 'file'",
+        f"Content-Type {kind or '(none)'!r} is not {modality}: send it {how} "
+        f"{WANTED[modality]} (or application/octet-stream)"
+        + ("" if modality == "table" else ", or as multipart field 'file'"),
     )
 
 
@@ -73,6 +80,38 @@ def decode(data: bytes, modality: str, limits: Any, max_pixels: int | None = Non
             f"the body is {sniffed} but this model takes {modality}",
         )
     return decode_audio(data, limits) if modality == "audio" else decode_image(data, max_pixels)
+
+
+class Rows(list):
+    """A JSON list of rows, each decoded (answered as a list, in its order)."""
+
+
+def decode_rows(data: bytes, featurizer: Any, max_rows: int) -> dict | Rows:
+    """A JSON row (an object of field -> value), or a list of at most `max_rows` of them,
+    each checked against the package's schema (featurizer.decode): 422 names the row and
+    the field (an unknown field, a wrong type, a missing value where none may be)."""
+    if not data:
+        raise BadInput(400, "empty", "the request body is empty: send a JSON row or list of rows")
+    try:
+        body = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise BadInput(400, "bad_json", f"the body is not JSON: {e}") from None
+    if isinstance(body, dict):
+        try:
+            return featurizer.decode(body)
+        except ValueError as e:  # RowError
+            raise BadInput(422, "invalid_row", str(e)) from None
+    if not isinstance(body, list) or not body:
+        raise BadInput(422, "invalid_row", "send a JSON object (a row) or a non-empty list of them")
+    if len(body) > max_rows:
+        raise BadInput(413, "too_many_rows", f"{len(body)} rows in one request; at most {max_rows}")
+    rows = Rows()
+    for i, row in enumerate(body):
+        try:
+            rows.append(featurizer.decode(row))
+        except ValueError as e:
+            raise BadInput(422, "invalid_row", f"row {i}: {e}") from None
+    return rows
 
 
 def check_header(data: bytes, limits: Any) -> None:
