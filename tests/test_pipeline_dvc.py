@@ -287,6 +287,24 @@ def test_model_card_names_the_dvc_hashes_of_its_data(project, reproduced):
     assert all(h.endswith(".dir") for h in card["data"].values())
 
 
+def test_exp_run_on_the_transactions_task_runs_every_stage_on_rows(project, reproduced):
+    """The fraud example as a user starts it: `dvc exp run -S task=transactions`."""
+    out = sh(
+        project,
+        *("dvc", "exp", "run", "-n", "fraud", "-S", "task=transactions"),
+        *("-S", "collect.transactions.accounts=800", "-S", "validate.min_per_class=5"),
+    )
+    assert {s for s in STAGES if f"Running stage '{s}'" in out} == set(STAGES), out
+    metrics = json.loads((project / "metrics/eval.json").read_text())
+    assert 0 < metrics["pr_auc"] <= 1 and "gradient_boosting" in metrics["baseline"]
+    card = json.loads((project / "models/package/card.json").read_text())
+    assert card["modality"] == "table" and card["decision"]["positive"] == "fraud"
+    table = sh(project, "dvc", "exp", "show", "--csv")
+    header, *rows = list(csv.reader(io.StringIO(table)))
+    by_name = {row[header.index("Experiment")]: row for row in rows}
+    assert by_name["fraud"][header.index("pr_auc")] != ""
+
+
 def test_a_decoder_change_reruns_every_stage_that_decodes(project, reproduced):
     """Last in this module: it changes the project's code."""
     # back to the committed keywords run: the experiments above left theirs in the

@@ -79,23 +79,32 @@ def review_page(table: pd.DataFrame, modality: str, top: int) -> str:
     mime = "audio/wav" if modality == "audio" else "image/png"
     rows = []
     for rank, r in enumerate(table.head(top).itertuples(), start=1):
-        data = base64.b64encode(Path(r.path).read_bytes()).decode()
-        if modality == "audio":
+        if modality == "table":  # a row's id, not a file: look it up in the table
+            media = "row"
+        elif modality == "audio":
+            data = base64.b64encode(Path(r.path).read_bytes()).decode()
             media = f'<audio controls preload="none" src="data:{mime};base64,{data}"></audio>'
         else:
+            data = base64.b64encode(Path(r.path).read_bytes()).decode()
             media = f'<img width="64" src="data:{mime};base64,{data}">'
         rows.append(
             f"<tr><td>{rank}</td><td>{media}</td><td>{html.escape(r.given_label)}</td>"
             f"<td><b>{html.escape(r.suggested_label)}</b></td><td>{r.score:.4f}</td>"
             f"<td><code>{html.escape(r.path)}</code></td></tr>"
         )
+    how = (
+        "<p>A table's rows are named by their id: correct the label in your table "
+        "(collect does not apply corrections to table rows yet), then <code>dvc exp run</code>."
+        if modality == "table"
+        else "<p>Copy a decision into <code>data/labels/corrections.csv</code> as "
+        "<code>path,label</code> (or <code>path,drop</code>), then <code>dvc exp run</code>."
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Label review</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;"
         "padding:.3em .6em}table{border-collapse:collapse}</style></head><body>"
         f"<h1>Label review: the {min(top, len(table))} likeliest wrong labels</h1>"
-        "<p>Copy a decision into <code>data/labels/corrections.csv</code> as "
-        "<code>path,label</code> (or <code>path,drop</code>), then <code>dvc exp run</code>."
-        "</p><table><tr><th>#</th><th>input</th><th>given</th><th>suggested</th>"
+        + how
+        + "</p><table><tr><th>#</th><th>input</th><th>given</th><th>suggested</th>"
         "<th>score</th><th>path</th></tr>" + "".join(rows) + "</table></body></html>"
     )

@@ -155,3 +155,20 @@ def test_a_monitor_the_task_cannot_compute_is_refused_before_training(fraud, tmp
 def test_every_table_param_is_in_the_config():
     params = task_params(["task=transactions"])
     assert params.task.modality == "table" and params.train.monitor == "val_ap"
+
+
+def test_the_label_review_names_rows_by_their_id(fraud, tmp_path, monkeypatch):
+    import shutil
+
+    from mlcycle.stages import review
+    from tests.conftest import run_as_dvc
+
+    shutil.copytree(fraud, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    assert run_as_dvc(review) == 0
+    table = pd.read_csv(tmp_path / "reports/label_review/label_review.csv")
+    rows = pd.read_parquet(tmp_path / "data/validated/rows.parquet")
+    used = rows[rows["split"].isin(["train", "val"])]
+    assert set(table["path"]) == set(used["transaction_id"])
+    page = (tmp_path / "reports/label_review/index.html").read_text()
+    assert table["path"].iloc[0] in page and "correct the label in your table" in page
