@@ -96,22 +96,20 @@ def decode_rows(data: bytes, featurizer: Any, max_rows: int) -> dict | Rows:
         body = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise BadInput(400, "bad_json", f"the body is not JSON: {e}") from None
-    if isinstance(body, dict):
+
+    def checked(row: Any, where: str = "") -> dict:
         try:
-            return featurizer.decode(body)
-        except ValueError as e:  # RowError
-            raise BadInput(422, "invalid_row", str(e)) from None
+            return featurizer.decode(row)
+        except ValueError as e:  # RowError: the field and the problem
+            raise BadInput(422, "invalid_row", f"{where}{e}") from None
+
+    if isinstance(body, dict):
+        return checked(body)
     if not isinstance(body, list) or not body:
         raise BadInput(422, "invalid_row", "send a JSON object (a row) or a non-empty list of them")
     if len(body) > max_rows:
         raise BadInput(413, "too_many_rows", f"{len(body)} rows in one request; at most {max_rows}")
-    rows = Rows()
-    for i, row in enumerate(body):
-        try:
-            rows.append(featurizer.decode(row))
-        except ValueError as e:
-            raise BadInput(422, "invalid_row", f"row {i}: {e}") from None
-    return rows
+    return Rows(checked(row, f"row {i}: ") for i, row in enumerate(body))
 
 
 def check_header(data: bytes, limits: Any) -> None:
