@@ -12,6 +12,7 @@ import torch
 
 from mlcycle.modalities.table.evaluate import _plain
 from mlcycle.models.package import load_package
+from mlcycle.monitor.store import read_log
 from tests.serve.conftest import FAST_CANARY, rewrite_package, serving
 
 
@@ -57,6 +58,10 @@ def test_a_row_and_a_list_of_rows_are_scored_as_the_package_scores_them(fraud):
         assert odd.status_code == 200, odd.text
         text = client.get("/metrics").text
     assert f'mlcycle_predictions_total{{label="fraud",model_version="{package.version}"' in text
+    log = read_log(f"sqlite:///{fraud}/models/serving/predictions.db")
+    logged = log.set_index("request_id")
+    for p in predictions:  # each row of a list is logged with its own id and answer
+        assert logged.at[p["request_id"], "label"] == p["label"]
 
 
 BAD = [  # what a client sends, what it gets: status, error, a part of the detail

@@ -46,15 +46,11 @@ class LazyStats:
             return 0
         if self.modality == "audio":
             return self.decoded[0].nbytes
-        if self.modality == "table":
-            return 64 * len(self.decoded)  # a row's fields
         return self.decoded.width * self.decoded.height * len(self.decoded.getbands())
 
     def __call__(self) -> dict[str, Any]:
         if self.value is None:
-            # table rows: their statistics (missing values per column) are not built yet
-            table = self.modality == "table"
-            self.value = {} if table else input_stats(self.decoded, self.modality)
+            self.value = input_stats(self.decoded, self.modality)
             self.decoded = None
         return self.value
 
