@@ -106,6 +106,8 @@ def test_the_fraud_pipeline_reports_what_a_fraud_team_uses(fraud):
     assert set(m["recall_per_strategy"]) == {"card_testing", "account_takeover"}
     assert 0.0 < m["threshold"] < 1.0 and m["recall_at_precision"] > 0.2
     assert m["test_positives"] > 30 and m["latency_cpu_p95_ms"] < 5.0
+    reliability = pd.read_csv(fraud / "plots/reliability.csv")  # fraud score vs fraud rate
+    assert reliability["count"].sum() == m["test_examples"] and 0 <= m["score_ece"] < 0.2
     slices = pd.read_csv(fraud / "reports/slices.csv")
     assert set(slices["strategy"]) >= {"card_testing", "account_takeover"}
     train = json.loads((fraud / "metrics/train.json").read_text())

@@ -14,12 +14,12 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from mlcycle.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
+from mlcycle.error_analysis import calibration
 from mlcycle.features.store import FeatureStats, load_split
 from mlcycle.modalities.table.columns import read_rows
 from mlcycle.modalities.table.evaluation import (
     baseline_figures,
     fraud_metrics,
-    reliability,
     strategy_recall,
 )
 from mlcycle.models.evaluation import cost_figures, latency_ms, predict, scores
@@ -59,9 +59,11 @@ def evaluate_rows(params: DictConfig, package: Package, stats: FeatureStats) -> 
     meta = "strategy" if "strategy" in test_rows else None
     strategy = test_rows[meta].fillna("").to_numpy() if meta else np.full(len(y), "")
     slices = strategy_recall(y, pred == 1, strategy)
+    ece, reliability = calibration(p_test, y.astype(float), bins=10)  # score vs fraud rate
     metrics = {
         **fraud,
         **scores(y, pred, list(labels)),
+        "score_ece": ece,
         "baseline": baseline,
         "gain_over_baseline": {
             name: round(fraud["pr_auc"] - b["pr_auc"], 4) for name, b in baseline.items()
@@ -84,7 +86,7 @@ def evaluate_rows(params: DictConfig, package: Package, stats: FeatureStats) -> 
     write_csv_atomic(
         out.confusion, results.rename(columns={"label": "actual"})[["actual", "predicted"]]
     )
-    write_csv_atomic(out.reliability, reliability(y, p_test))
+    write_csv_atomic(out.reliability, reliability)
     write_csv_atomic(out.predictions, results)
     wrong = results[results["label"] != results["predicted"]]
     write_csv_atomic(out.misclassified, wrong.sort_values("score", ascending=False))

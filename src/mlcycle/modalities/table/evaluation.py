@@ -7,7 +7,8 @@
   recall (`recall_at_precision`, what the team gets), alerts per day.
 * Recall per attack strategy (meta column `strategy`): precision has no per-strategy
   meaning (a false alarm belongs to no strategy), so it is reported once.
-* Calibration: Brier score and the reliability of the fraud score by bins.
+* Calibration: Brier score, and the expected calibration error and reliability table of
+  the fraud score against the fraud rate (error_analysis.calibration, as for files).
 * Baselines on the same features: the majority class, logistic regression, and
   gradient-boosted trees (HistGradientBoostingClassifier, categories as categories): the
   model a tabular practitioner tries first.
@@ -63,20 +64,6 @@ def ranking(y: np.ndarray, p: np.ndarray, resamples: int, seed: int = 0) -> dict
         "roc_auc": round(float(roc_auc_score(y, p)), 4),
         "roc_auc_ci95": ci(roc),
     }
-
-
-def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
-    """Mean score against the fraud rate per score bin (dvc plots: confidence, accuracy)."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
-    rows = [
-        {"confidence": round(float(p[which == b].mean()), 4),
-         "accuracy": round(float(y[which == b].mean()), 4),
-         "count": int((which == b).sum())}
-        for b in range(bins)
-        if (which == b).any()
-    ]  # fmt: skip
-    return pd.DataFrame(rows, columns=["confidence", "accuracy", "count"])
 
 
 def baseline_figures(
