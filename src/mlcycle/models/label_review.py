@@ -79,14 +79,14 @@ def review_page(table: pd.DataFrame, modality: str, top: int) -> str:
     mime = "audio/wav" if modality == "audio" else "image/png"
     rows = []
     for rank, r in enumerate(table.head(top).itertuples(), start=1):
-        if modality == "table":  # a row's id, not a file: look it up in the table
-            media = "row"
-        elif modality == "audio":
+        media = "row"  # a table's row: its id, to look up in the table
+        if modality != "table":
             data = base64.b64encode(Path(r.path).read_bytes()).decode()
-            media = f'<audio controls preload="none" src="data:{mime};base64,{data}"></audio>'
-        else:
-            data = base64.b64encode(Path(r.path).read_bytes()).decode()
-            media = f'<img width="64" src="data:{mime};base64,{data}">'
+            media = (
+                f'<audio controls preload="none" src="data:{mime};base64,{data}"></audio>'
+                if modality == "audio"
+                else f'<img width="64" src="data:{mime};base64,{data}">'
+            )
         rows.append(
             f"<tr><td>{rank}</td><td>{media}</td><td>{html.escape(r.given_label)}</td>"
             f"<td><b>{html.escape(r.suggested_label)}</b></td><td>{r.score:.4f}</td>"
