@@ -112,8 +112,8 @@ tests:
         exp_alerts:
           - exp_labels: {severity: critical, model_version: v1}
             exp_annotations:
-              summary: "inputs with missing values (empty body, NaN/inf samples) > 0.05 \\
-                (model v1: 0.2)"
+              summary: "inputs with missing values (empty body, NaN/inf samples; \\
+                rows: cells) > 0.05 (model v1: 0.2)"
 """
     )
     fire = subprocess.run(

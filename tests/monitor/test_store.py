@@ -117,3 +117,23 @@ def test_a_row_the_database_refuses_is_dropped_and_blocks_no_other(store_url):
         return
     assert sorted(log["request_id"]) == sorted(f"r{i}" for i in range(20) if i != 7)
     assert writer.refused == 1 and writer.written == 19
+
+
+def test_a_log_an_older_mlcycle_created_gets_the_new_columns_and_keeps_its_rows(store_url):
+    """A table model's `score` and `row_values` columns came after logs were in use: the
+    writer adds what a log lacks, and its old rows read back with the new ones."""
+    writer = LogWriter(store_url, flush_s=0.05)
+    writer.put(rows(1)[0])
+    writer.close()
+    engine = sqlalchemy.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:  # the log as it was before the table columns
+        for column in ("score", "row_values"):
+            conn.execute(sqlalchemy.text(f"ALTER TABLE predictions DROP COLUMN {column}"))
+    engine.dispose()
+    writer = LogWriter(store_url, flush_s=0.05)
+    writer.put({**rows(1, start=1)[0], "score": 0.25, "row_values": '{"amount": 3.5}'})
+    writer.close()
+    log = read_log(store_url)
+    assert list(log["request_id"]) == ["r0", "r1"] and writer.written == 1
+    assert log["score"].isna().iloc[0] and log["score"].iloc[1] == 0.25
+    assert log["row_values"].iloc[1] == '{"amount": 3.5}'

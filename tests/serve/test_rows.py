@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import time
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ import torch
 from mlcycle.modalities.table.evaluate import _plain
 from mlcycle.models.package import load_package
 from mlcycle.monitor.store import read_log
-from tests.serve.conftest import FAST_CANARY, rewrite_package, serving
+from tests.serve.conftest import FAST_CANARY, MLCYCLE, rewrite_package, serving
 
 
 @pytest.fixture(scope="module")
@@ -146,3 +148,69 @@ def test_a_canary_of_a_table_model_rolls_out_as_any_other(fraud, fraud_canaries,
         assert served == {stable} and models["stable"]["version"] == stable
         assert all(0.0 <= a["score"] <= 1.0 for a in answers)
     assert "NaN" not in json.dumps(models)
+
+
+def traffic(folder, n: int, seed: int) -> list[dict]:
+    """`n` rows of the test split as production sends them: a random sample, with ids."""
+    rows = pd.read_parquet(folder / "data/validated/rows.parquet")
+    package = load_package(folder / "models/package", runtime="torch")
+    test = rows[rows["split"] == "test"].sample(n, random_state=seed)
+    fields = ["transaction_id", *package.featurizer.cfg.fields]
+    return [{k: _plain(v) for k, v in r.items()} for r in test[fields].to_dict("records")]
+
+
+def monitored(folder, store: str, out, last: int) -> tuple[int, dict, str]:
+    """`mlcycle monitor --last N` over `store`: its exit code, report and HTML page."""
+    done = subprocess.run(
+        [MLCYCLE, "monitor", "--last", str(last), f"monitor.store={store}",
+         f"paths.monitoring.json={out}/monitoring.json",
+         f"paths.monitoring.html={out}/monitoring.html"],
+        cwd=folder, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads((out / "monitoring.json").read_text())
+    return done.returncode, report, (out / "monitoring.html").read_text()
+
+
+def test_monitor_watches_each_columns_missing_values_unknown_categories_and_alerts(fraud, tmp_path):
+    """The article's metric, literally: the share of missing values, per column, against
+    the training split; then a device-fingerprint outage and a new market fire alerts."""
+    store = f"sqlite:///{tmp_path}/log.db"
+    package = load_package(fraud / "models/package", runtime="torch")
+    reference = package.reference
+    assert reference["modality"] == "table" and 0.02 < reference["missing"]["device"] < 0.12
+    calm, outage = traffic(fraud, 300, seed=1), traffic(fraud, 300, seed=2)
+    for row in outage:  # the device service is down, and a market never seen opens
+        row.update(device=None, device_age_days=None, country="ZZ")
+    with serving(fraud, f"monitor.store={store}", "monitor.flush_s=0.2", token=None) as server:
+        with server.client() as client:
+            for start in range(0, 300, 50):
+                r = client.post("/v1/predict", json=calm[start : start + 50])
+                assert r.status_code == 200, r.text
+            time.sleep(1.0)
+            code, report, _ = monitored(fraud, store, tmp_path, 300)
+            for start in range(0, 300, 50):
+                r = client.post("/v1/predict", json=outage[start : start + 50])
+                assert r.status_code == 200, r.text
+    figures = report["versions"][package.version]["figures"]
+    fired = {a["alert"] for a in report["alerts"]}
+    assert code == 0 and not fired & {"missing_column", "unknown_categories", "missing_inputs"}
+    assert figures["missing_increase"] < 0.05 and figures["unknown_category_fraction"] < 0.05
+    assert 0.3 < figures["flagged_ratio"] < 3.0
+    columns = report["versions"][package.version]["details"]["columns"]
+    assert abs(columns["device"]["missing"] - reference["missing"]["device"]) < 0.05
+
+    code, report, page = monitored(fraud, store, tmp_path, 300)
+    version = report["versions"][package.version]
+    fired = {a["alert"] for a in report["alerts"]}
+    assert code == 1 and {"missing_column", "unknown_categories"} <= fired, report["alerts"]
+    assert version["details"]["columns"]["device"]["missing"] == 1.0
+    assert version["details"]["columns"]["country"]["unknown"] == 1.0
+    assert version["figures"]["missing_fraction"] >= 2 / 12  # two of twelve columns empty
+    assert version["details"]["input_drift"]["country"]["drift"] is True
+    assert "Missing values and unknown categories per column" in page and "device_age_days" in page
+    # each answer's row is in the log with its id and score: what late labels join on
+    log = read_log(store)
+    logged = json.loads(log["row_values"].iloc[-1])
+    assert logged["transaction_id"] == outage[-1]["transaction_id"] and logged["device"] is None
+    assert log["score"].notna().all()

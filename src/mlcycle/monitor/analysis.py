@@ -12,18 +12,20 @@ import numpy as np
 import pandas as pd
 
 from mlcycle.monitor import drift
+from mlcycle.monitor.rows import row_figures
 from mlcycle.monitor.stats import CATEGORICAL, NUMERIC
 
 # Why an input got no output, by kind of problem.
 MISSING = {"empty", "non_finite", "no_file"}  # no value, or NaN / infinite values
-UNDECODABLE = {"undecodable", "wrong_modality", "content_type", "bad_multipart"}
-OUT_OF_RANGE = {"too_long", "too_large", "too_many_pixels", "sample_rate"}
+UNDECODABLE = {"undecodable", "wrong_modality", "content_type", "bad_multipart", "bad_json"}
+UNDECODABLE |= {"invalid_row"}  # a table row that does not fit the package's schema
+OUT_OF_RANGE = {"too_long", "too_large", "too_many_pixels", "sample_rate", "too_many_rows"}
 SILENT_FRACTION = 0.9  # audio this silent carries nothing to recognise
 BLANK_CONTRAST = 2.0  # an image this flat (grayscale std) carries nothing either
 
 FIGURES = {
     "requests": "requests logged (not counting shadow runs)",
-    "missing_fraction": "inputs with missing values (empty body, NaN/inf samples)",
+    "missing_fraction": "inputs with missing values (empty body, NaN/inf samples; rows: cells)",
     "undecodable_fraction": "inputs that could not be decoded (or were the wrong kind)",
     "out_of_range_fraction": "inputs out of range (too long, too large, absurd rate)",
     "silent_fraction": "inputs that are silent (audio) or blank (images)",
@@ -36,6 +38,11 @@ FIGURES = {
     "drift_share": "share of input statistics that drifted from the reference",
     "prediction_drift": "1 if the predicted-class distribution drifted, else 0",
     "confidence_drift": "1 if the confidence distribution drifted, else 0",
+    # table rows only (mlcycle.monitor.rows)
+    "missing_increase": "largest rise of one column's missing share over the training split's",
+    "unknown_category_fraction": "category values never seen in training",
+    "flagged_fraction": "answers that raised an alert (score at or above the threshold)",
+    "flagged_ratio": "share of answers flagged / the share validation flagged",
 }
 
 
@@ -65,24 +72,35 @@ def version_summary(
     reasons = rows["reason"].fillna("")
     accepted = rows[~rows["status"].between(400, 499)]
     answered = accepted[accepted["label"].notna()]
-    served = accepted[accepted["duration_s"].notna() | accepted["width"].notna()]
-    if modality == "audio":
-        silent = served["silent_fraction"] >= SILENT_FRACTION
-    else:
-        silent = served["contrast"] < BLANK_CONTRAST
     confidence = answered["confidence"].dropna()
-    inputs = input_drift(served, reference, modality)
-    share = drift.dataset_drift(inputs, cfg.drift_share)
     outputs = {
         "label": drift.categorical_drift(reference["outputs"]["labels"], answered["label"]),
         "confidence": drift.numeric_drift(reference["outputs"]["confidence"], confidence),
     }
+    missing = fraction(reasons.isin(MISSING) | (rows["non_finite"].fillna(0) > 0))
+    extra, extra_details = {}, {}
+    if modality == "table":  # the rows' own values: missing shares, categories, drift
+        extra, extra_details = row_figures(accepted, reference)
+        inputs = extra_details.pop("input_drift")
+        if "score_drift" in extra_details:
+            outputs["score"] = extra_details.pop("score_drift")
+        missing = extra_details.get("missing_cells", 0.0)  # the article's metric
+        silent = None
+    else:
+        served = accepted[accepted["duration_s"].notna() | accepted["width"].notna()]
+        if modality == "audio":
+            quiet = served["silent_fraction"] >= SILENT_FRACTION
+        else:
+            quiet = served["contrast"] < BLANK_CONTRAST
+        silent = fraction(quiet) if len(served) else 0.0
+        inputs = input_drift(served, reference, modality)
+    share = drift.dataset_drift(inputs, cfg.drift_share)
     figures = {
         "requests": len(rows),
-        "missing_fraction": fraction(reasons.isin(MISSING) | (rows["non_finite"].fillna(0) > 0)),
+        "missing_fraction": missing,
         "undecodable_fraction": fraction(reasons.isin(UNDECODABLE)),
         "out_of_range_fraction": fraction(reasons.isin(OUT_OF_RANGE)),
-        "silent_fraction": fraction(silent) if len(served) else 0.0,
+        "silent_fraction": silent,
         "non_null_fraction": fraction(accepted["label"].notna()) if len(accepted) else 1.0,
         "low_confidence_rate": fraction(confidence < cfg.low_confidence),
         "mean_confidence": round(float(confidence.mean()), 4) if len(confidence) else None,
@@ -92,8 +110,10 @@ def version_summary(
         "drift_share": share["share"],
         "prediction_drift": int(bool(outputs["label"].get("drift"))),
         "confidence_drift": int(bool(outputs["confidence"].get("drift"))),
+        **extra,
     }
     details = {
+        **extra_details,
         "by_reason": {r: fraction(reasons == r) for r in sorted(set(reasons) - {""})},
         "label_shares": answered["label"].value_counts(normalize=True).round(4).to_dict(),
         "reference_label_shares": reference["outputs"]["label_shares"],

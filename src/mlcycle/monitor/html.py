@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mlcycle.monitor.analysis import FIGURES  # noqa: E402
+from mlcycle.monitor.rows import logged_rows  # noqa: E402
 from mlcycle.monitor.stats import CATEGORICAL, NUMERIC  # noqa: E402
 
 STYLE = """
@@ -132,6 +133,22 @@ def render(
                     [[r, f] for r, f in details["by_reason"].items()], ["refused: reason", "share"]
                 )
             )
+        if details.get("columns"):  # table rows: the article's missing values, per column
+            columns = details["columns"]
+            parts.append("<h3>Missing values and unknown categories per column</h3>")
+            parts.append(
+                table(
+                    [
+                        [name, c["missing"], c["reference_missing"], c.get("unknown", "")]
+                        for name, c in columns.items()
+                    ],
+                    ["column", "missing (served)", "missing (training)", "unknown category"],
+                    [
+                        "warning" if c["missing"] - c["reference_missing"] > 0.05 else ""
+                        for c in columns.values()
+                    ],
+                )
+            )
         drift_rows = [
             [
                 name,
@@ -155,11 +172,19 @@ def render(
             f"<p>{dataset['drifted']} of {dataset['statistics']} input statistics drifted "
             f"(share {dataset['share']}).</p><div class='plots'>"
         )
-        for name in NUMERIC[modality]:
-            parts.append(histogram(name, reference["inputs"].get(name, []), rows[name]))
-        for name in CATEGORICAL[modality]:
-            counts = rows[name].dropna().astype(str).value_counts(normalize=True).to_dict()
-            ref = pd.Series([str(v) for v in reference["inputs"].get(name, [])])
+        if modality == "table":  # each column's values, from the logged rows
+            numeric, categorical = reference["numeric"], reference["categorical"]
+            values = logged_rows(rows, numeric + categorical)
+        else:
+            numeric, categorical = NUMERIC[modality], CATEGORICAL[modality]
+            values = rows
+        for name in numeric:
+            current = values[name] if name in values else pd.Series(dtype=float)
+            parts.append(histogram(name, reference["inputs"].get(name, []), current))
+        for name in categorical:
+            current = values[name] if name in values else pd.Series(dtype=str)
+            counts = current.dropna().astype(str).value_counts(normalize=True).to_dict()
+            ref = pd.Series([str(v) for v in reference["inputs"].get(name, []) if v is not None])
             parts.append(shares(name, ref.value_counts(normalize=True).to_dict(), counts))
         parts.append(
             shares("predicted class", details["reference_label_shares"], details["label_shares"])

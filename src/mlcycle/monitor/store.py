@@ -40,6 +40,11 @@ PREDICTIONS = sa.Table(
     sa.Column("latency_ms", sa.Float),
     sa.Column("input_file", sa.String(512)),  # the kept input, for export
     *[sa.Column(name, sa.String(32) if name == "mode" else sa.Float) for name in COLUMNS],
+    # a table model's answers: the positive class's score, and the decoded row as JSON
+    # (its values per column: missing shares, unknown categories, drift; its id column
+    # is what late labels join on, mlcycle.monitor.labels)
+    sa.Column("score", sa.Float),
+    sa.Column("row_values", sa.Text),
 )
 FIELDS = [c.name for c in PREDICTIONS.columns if c.name != "id"]
 
@@ -83,10 +88,20 @@ def engine(url: str, read_only: bool = False) -> sa.Engine:
 
 
 def create(url: str) -> sa.Engine:
-    """The writer's engine, with the table created if it is not there."""
+    """The writer's engine, with the table created if it is not there, and the columns a
+    newer mlcycle logs added to a log an older one created (never dropped or changed)."""
     eng = engine(url)
     try:
         METADATA.create_all(eng)
+        with eng.begin() as conn:
+            there = {c["name"] for c in sa.inspect(conn).get_columns(PREDICTIONS.name)}
+            for column in PREDICTIONS.columns:
+                if column.name not in there:
+                    kind = column.type.compile(dialect=eng.dialect)
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {PREDICTIONS.name} ADD COLUMN {column.name} {kind}"
+                    )
+                    log.info("prediction log %s: added the column %s", url, column.name)
     except sa.exc.SQLAlchemyError as e:
         raise StoreError(f"cannot open the prediction log {url}: {e}") from None
     return eng

@@ -226,10 +226,12 @@ class ModelServer:
             route, model = "stable", self.pair.stable
             request.state.version = model.version
             answer = await self._run(model, route, decoded)
+        # a table row's values for the log (missing shares, drift per column, late labels)
+        row = orjson.dumps(decoded).decode() if self.recorder.on and type(decoded) is dict else None
         if answer is None:
             self.metrics.requests.labels(model.version, route, "500").inc()
             self.recorder.record(
-                request_id, model.version, route, 500, reason="model_failed", stats=stats
+                request_id, model.version, route, 500, reason="model_failed", stats=stats, row=row
             )
             raise ModelFailed("the model failed on this input")
         elapsed = time.perf_counter() - request.state.start
@@ -244,6 +246,8 @@ class ModelServer:
             latency_s=elapsed,
             stats=stats,
             body=data,
+            score=answer.get("score"),
+            row=row,
         )
         if route == "stable" and self.pair.canary is not None and self._mirror():
             shadow = self._shadow(decoded, answer["label"], request_id, stats)
@@ -260,8 +264,8 @@ class ModelServer:
         data, content_type = await read_body(request, self.serve.max_body_bytes)
         modality = model.package.card["modality"]
         inputs.check_content_type(content_type, modality)
-        if modality == "table":  # JSON rows, checked against the package's schema
-            # (no input statistics for the log yet: missing values per column are #19's)
+        if modality == "table":  # JSON rows, checked against the package's schema; each
+            # row's values are logged with its answer (mlcycle.monitor.rows)
             rows = inputs.decode_rows(data, model.package.featurizer, self.serve.max_rows)
             return rows, None, data
         max_pixels = getattr(model.package.featurizer.cfg, "max_pixels", None)

@@ -97,11 +97,20 @@ def decode_rows(data: bytes, featurizer: Any, max_rows: int) -> dict | Rows:
     except orjson.JSONDecodeError as e:
         raise BadInput(400, "bad_json", f"the body is not JSON: {e}") from None
 
+    id_column = featurizer.cfg.id_column
+
     def checked(row: Any, where: str = "") -> dict:
         try:
-            return featurizer.decode(row)
+            decoded = featurizer.decode(row)
         except ValueError as e:  # RowError: the field and the problem
             raise BadInput(422, "invalid_row", f"{where}{e}") from None
+        key = row.get(id_column)
+        if key is not None:  # logged with the row: what late labels join on
+            if not isinstance(key, (str, int)) or isinstance(key, bool) or len(str(key)) > 128:
+                detail = f"{where}field {id_column!r} (the row's id) must be a string or integer"
+                raise BadInput(422, "invalid_row", f"{detail} of at most 128 characters")
+            decoded[id_column] = key
+        return decoded
 
     if isinstance(body, dict):
         return checked(body)

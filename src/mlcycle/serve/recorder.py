@@ -129,6 +129,8 @@ class PredictionRecorder:
         latency_s: float | None = None,
         stats: LazyStats | dict[str, Any] | None = None,
         body: bytes | None = None,
+        score: float | None = None,
+        row: str | None = None,
     ) -> None:
         if self.writer is None:
             return
@@ -143,6 +145,8 @@ class PredictionRecorder:
             "confidence": confidence,
             "latency_ms": None if latency_s is None else round(latency_s * 1000, 3),
             "stats": stats,  # a dict, or LazyStats for the log's thread
+            "score": score,
+            "row_values": row,  # a table row's values, as JSON
         }
         if body and self.cfg.keep_inputs:
             row["body"] = body

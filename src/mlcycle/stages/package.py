@@ -10,10 +10,11 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from mlcycle.features.store import load_split, load_stats
+from mlcycle.modalities.table.columns import read_rows
 from mlcycle.models.checkpoint import CheckpointError
 from mlcycle.models.evaluation import predict
 from mlcycle.models.package import Package, PackageError, data_hashes, git_revision
-from mlcycle.monitor.reference import reference_profile
+from mlcycle.monitor.reference import reference_profile, row_reference
 from mlcycle.stages.runner import StageError, log, run_stage
 
 
@@ -30,18 +31,25 @@ def package(params: DictConfig) -> None:
         raise StageError(str(e)) from None
     train, val = load_split(paths.features, "train"), load_split(paths.features, "val")
     pkg.use_onnx(next(iter(val.batches()))[:8])  # network.onnx, for serve.runtime=onnx
-    if stats.modality != "table":  # row statistics for monitoring: not built yet
-        pkg.reference = reference_profile(
-            train.paths,
-            pkg.featurizer,
-            stats.modality,
-            predict(pkg.net, val.batches()),
-            stats.labels,
-        )
     verdict = json.loads(gate.read_text())
     metrics = json.loads(evaluation.read_text())
     if "threshold" in metrics:  # a two-label table task: alert at the threshold chosen on val
         pkg.card["decision"] = {"positive": stats.labels[-1], "threshold": metrics["threshold"]}
+    val_probs = predict(pkg.net, val.batches())
+    if stats.modality == "table":  # the training rows' values, missing shares, vocabularies
+        rows = read_rows(paths.validated, "validate")
+        pkg.reference = row_reference(
+            rows[rows["split"] == "train"],
+            pkg.featurizer.cfg,
+            val_probs,
+            val.y.numpy(),
+            stats.labels,
+            pkg.card.get("decision"),
+        )
+    else:
+        pkg.reference = reference_profile(
+            train.paths, pkg.featurizer, stats.modality, val_probs, stats.labels
+        )
     pkg.card.update(
         metrics=metrics,
         gate=verdict,
