@@ -51,13 +51,17 @@ def load_params(overrides: list[str]):
 
 
 def monitor(args: argparse.Namespace) -> int:
-    from mlcycle.monitor.command import export, monitor
+    from mlcycle.monitor.command import export, labels, monitor
 
     params = load_params(args.overrides)
     if params is None:
         return 2
     if args.command == "monitor export":
         return export(params, args.labels, args.sample, args.out, args.format)
+    if args.command == "monitor labels":
+        return labels(
+            params, args.file, args.package, args.window, args.unlabelled_as, args.webhook
+        )
     return monitor(
         params,
         args.package,
@@ -183,6 +187,32 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. monitor.store=...")
     p.set_defaults(func=monitor)
     p = sub.add_parser(
+        "monitor labels",
+        help="labels that arrived late, joined to the answers: realised vs estimated figures",
+        description="`mlcycle monitor labels FILE`: FILE (CSV or Parquet) of request_id,label "
+        "(or the table's id column,label, e.g. transaction_id,label) joined to the answers "
+        "of the prediction log; realised accuracy, precision and recall per window and model "
+        "version, beside the precision and recall CBPE estimated from the scores; "
+        "monitor.labels.alerts evaluated per window; paths.monitoring.labels written. "
+        "Exit 1 when a critical alert fires, 2 when the labels cannot be used.",
+    )
+    p.add_argument("file", help="CSV or Parquet of request_id,label (or <id column>,label)")
+    p.add_argument(
+        "--package",
+        action="append",
+        help="package whose labels, threshold and CBPE to use (default: paths.package); "
+        "repeat it for a canary's, to estimate its answers too",
+    )
+    p.add_argument("--window", help="window of time, e.g. 1D, 6h (monitor.labels.window)")
+    p.add_argument(
+        "--unlabelled-as",
+        help="label of the answers FILE does not name, e.g. legit for a chargeback file "
+        "(monitor.labels.unlabelled_as)",
+    )
+    p.add_argument("--webhook", help="POST fired alerts (JSON) to this URL")
+    p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. monitor.store=...")
+    p.set_defaults(func=monitor)
+    p = sub.add_parser(
         "simulate",
         help="replay held-out data against a running server, optionally shifted",
         description="Send validated files of a split to a server on loopback; shifts: "
@@ -204,9 +234,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:2] == ["monitor", "export"]:  # a subcommand of monitor
-        argv = ["monitor export", *argv[2:]]
-    args = parser().parse_args(argv)
+    if argv[:1] == ["monitor"] and argv[1:2] in (["export"], ["labels"]):  # subcommands
+        argv = [f"monitor {argv[1]}", *argv[2:]]
+    top = parser()
+    # overrides after options (`monitor labels FILE --window 1D monitor.store=...`): argparse
+    # hands positionals out before it reaches the options, so it leaves these over
+    args, extra = top.parse_known_args(argv)
+    if extra and (not hasattr(args, "overrides") or any(e.startswith("-") for e in extra)):
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     if args.command == "canary":
         args.package = args.value if args.action == "start" else None
         args.weight = None

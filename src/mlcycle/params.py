@@ -72,6 +72,7 @@ class EvaluationPaths:
 class MonitoringPaths:
     json: str
     html: str
+    labels: str  # mlcycle monitor labels' report
 
 
 @dataclass
@@ -385,11 +386,20 @@ class Serve:
 @dataclass
 class AlertRule:
     name: str
-    metric: str  # a figure of mlcycle.monitor.analysis.FIGURES
+    metric: str  # a figure of mlcycle.monitor.analysis.FIGURES (labels: .labels.FIGURES)
     op: str  # > >= < <= ==
     threshold: float
     min_count: int  # logged requests needed before the rule may fire
     severity: str  # info | warning | critical
+
+
+@dataclass
+class LateLabels:
+    """`mlcycle monitor labels`: labels that arrive late, joined to the answers."""
+
+    window: str  # a pandas duration: 1D, 6h
+    unlabelled_as: Optional[str]  # the label of answers the file does not name
+    alerts: list[AlertRule]
 
 
 @dataclass
@@ -405,6 +415,7 @@ class Monitor:
     low_confidence: float
     drift_share: float
     alerts: list[AlertRule]
+    labels: LateLabels
 
 
 @dataclass

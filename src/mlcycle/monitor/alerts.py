@@ -16,20 +16,40 @@ SEVERITIES = ("info", "warning", "critical")
 GAUGE = "mlcycle_monitor_{}"  # the server's gauge of each figure
 
 
-def check_rules(rules: list[Any]) -> None:
+def check_rules(
+    rules: list[Any], figures: dict[str, str] = FIGURES, where: str = "monitor.alerts"
+) -> None:
     """ValueError naming the first rule that names an unknown figure, comparison or severity."""
     for i, rule in enumerate(rules):
-        where = f"monitor.alerts[{i}] ({rule.get('name', '?')})"
-        if rule["metric"] not in FIGURES:
+        at = f"{where}[{i}] ({rule.get('name', '?')})"
+        if rule["metric"] not in figures:
             raise ValueError(
-                f"{where}: unknown metric {rule['metric']!r}; choose from {sorted(FIGURES)}"
+                f"{at}: unknown metric {rule['metric']!r}; choose from {sorted(figures)}"
             )
         if rule["op"] not in OPS:
-            raise ValueError(
-                f"{where}: unknown comparison {rule['op']!r}; choose from {sorted(OPS)}"
-            )
+            raise ValueError(f"{at}: unknown comparison {rule['op']!r}; choose from {sorted(OPS)}")
         if rule["severity"] not in SEVERITIES:
-            raise ValueError(f"{where}: severity {rule['severity']!r} is not one of {SEVERITIES}")
+            raise ValueError(f"{at}: severity {rule['severity']!r} is not one of {SEVERITIES}")
+
+
+def fires(
+    rule: dict[str, Any], figures: dict[str, Any], count: int, what: str = "requests"
+) -> dict[str, Any] | None:
+    """The alert `rule` raises on `figures` (None if it does not), where `count` is the
+    sample the figure stands on (`what`): below the rule's `min_count` it may not fire."""
+    value = figures.get(rule["metric"])
+    if value is None or count < rule["min_count"] or not OPS[rule["op"]](value, rule["threshold"]):
+        return None
+    description = FIGURES.get(rule["metric"]) or rule["metric"].replace("_", " ")
+    return {
+        "alert": rule["name"],
+        "severity": rule["severity"],
+        "metric": rule["metric"],
+        "value": value,
+        "condition": f"{rule['op']} {rule['threshold']}",
+        what: count,
+        "summary": f"{description}: {value} ({rule['op']} {rule['threshold']}) over {count} {what}",
+    }
 
 
 def evaluate(summary: dict[str, Any], rules: list[Any]) -> list[dict[str, Any]]:
@@ -42,23 +62,9 @@ def evaluate(summary: dict[str, Any], rules: list[Any]) -> list[dict[str, Any]]:
     for version, data in summary["versions"].items():
         figures = data["figures"]
         for rule in rules:
-            value = figures.get(rule["metric"])
-            if value is None or figures["requests"] < rule["min_count"]:
-                continue
-            if OPS[rule["op"]](value, rule["threshold"]):
-                fired.append(
-                    {
-                        "alert": rule["name"],
-                        "severity": rule["severity"],
-                        "model_version": version,
-                        "metric": rule["metric"],
-                        "value": value,
-                        "condition": f"{rule['op']} {rule['threshold']}",
-                        "requests": figures["requests"],
-                        "summary": f"{FIGURES[rule['metric']]}: {value} "
-                        f"({rule['op']} {rule['threshold']}) over {figures['requests']} requests",
-                    }
-                )
+            alert = fires(rule, figures, figures["requests"])
+            if alert is not None:
+                fired.append({**alert, "model_version": version})
     return fired
 
 

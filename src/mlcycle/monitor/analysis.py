@@ -43,6 +43,9 @@ FIGURES = {
     "unknown_category_fraction": "category values never seen in training",
     "flagged_fraction": "answers that raised an alert (score at or above the threshold)",
     "flagged_ratio": "share of answers flagged / the share validation flagged",
+    "estimated_precision": "precision estimated from the scores (CBPE), before labels arrive",
+    "estimated_recall": "recall estimated from the scores (CBPE), before labels arrive",
+    "estimated_recall_change": "estimated recall - the recall measured on validation",
 }
 
 

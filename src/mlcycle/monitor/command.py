@@ -111,3 +111,98 @@ def export(
         print(f"[monitor] error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def labels(
+    params: DictConfig,
+    labels_file: str,
+    packages: list[str] | None,
+    window: str | None,
+    unlabelled_as: str | None,
+    webhook: str | None,
+) -> int:
+    """Realised performance per window from late labels, beside CBPE's estimate; alerts.
+    Exit code: 0 no critical alert, 1 a critical alert fired, 2 cannot compute it."""
+    from mlcycle.monitor import labels as late
+    from mlcycle.monitor.cbpe import Estimator
+
+    cfg = params.monitor.labels
+    rules = OmegaConf.to_container(cfg.alerts, resolve=True)
+    window = window or cfg.window
+    unlabelled_as = unlabelled_as or cfg.unlabelled_as
+    try:
+        alerts.check_rules(rules, late.FIGURES, "monitor.labels.alerts")
+        step = late.duration(window)
+        pkgs = [load_package(p) for p in packages or [params.paths.package]]
+        pkg = pkgs[0]
+        table = getattr(pkg.featurizer.cfg, "id_column", None) is not None
+        id_column = pkg.featurizer.cfg.id_column if table else None
+        time_column = pkg.featurizer.cfg.time_column if table else None
+        if unlabelled_as is not None and unlabelled_as not in pkg.labels:
+            raise ValueError(
+                f"--unlabelled-as {unlabelled_as!r}: the model's labels are {pkg.labels}"
+            )
+        given, key = late.read_labels(Path(labels_file), pkg.labels, id_column)
+        answered = late.answers(read_log(params.monitor.store), id_column, time_column)
+        if answered.empty:
+            raise ValueError(f"the prediction log {params.monitor.store} holds no answers")
+        estimators = {p.version: e for p in pkgs if (e := Estimator.of(p.reference)) is not None}
+        positive = pkg.decision["positive"] if pkg.decision else None
+        versions, join = late.performance(
+            answered, given, key, step, positive, estimators, unlabelled_as
+        )
+        if join["matched"] == 0:
+            raise ValueError(
+                f"none of the {join['labels']} labels in {labels_file} matches an answer in "
+                f"the log (by {key}; e.g. {join['unmatched_examples'][:3]})"
+            )
+    except (StoreError, PackageError, ValueError, FileNotFoundError) as e:
+        print(f"[monitor] error: {e}", file=sys.stderr)
+        return 2
+    fired = []
+    for version, data in versions.items():
+        for w in data["windows"]:
+            for rule in rules:
+                what = late.SAMPLE.get(rule["metric"], "answered")
+                alert = alerts.fires(rule, w, w[what] or 0, what.replace("_", " "))
+                if alert is not None:
+                    fired.append({**alert, "model_version": version, "window": w["start"]})
+    report = {
+        "labels_file": str(labels_file),
+        "joined_on": key,
+        "clock": answered.attrs["clock"],
+        "window": window,
+        "positive": positive,
+        "unlabelled_as": unlabelled_as,
+        "written": time.time(),
+        **join,
+        "alerts": fired,
+        "versions": versions,
+    }
+    out = params.paths.monitoring.labels
+    write_json_atomic(out, json.loads(json.dumps(report, default=float)))
+    print(
+        f"[monitor] {join['matched']} of {join['labels']} labels joined to answers by {key}"
+        f" ({join['unmatched']} for requests the log does not hold); windows of {window} of "
+        f"{answered.attrs['clock']}"
+    )
+    show = ("answered", "labelled", "realised_precision", "realised_recall")
+    show += ("estimated_precision", "estimated_recall") if positive else ("realised_accuracy",)
+    for version, data in versions.items():
+        print(f"[monitor] {version}: {'start':<26}" + "".join(f"{s:>20}" for s in show))
+        for w in [*data["windows"], {"start": "total", **data["total"]}]:
+            cells = "".join(f"{'-' if w[s] is None else w[s]:>20}" for s in show)
+            print(f"[monitor] {version}: {w['start']:<26}{cells}")
+    for alert in fired:
+        print(
+            f"[monitor] {alert['severity'].upper()} {alert['alert']} ({alert['model_version']}, "
+            f"window {alert['window']}): {alert['summary']}"
+        )
+    print(f"[monitor] {len(fired)} alert(s); report: {out}")
+    if webhook and fired:
+        try:
+            alerts.post(webhook, fired)
+        except httpx.HTTPError as e:
+            print(f"[monitor] error: cannot POST the alerts to {webhook}: {e}", file=sys.stderr)
+            return 2
+    return 1 if any(a["severity"] == "critical" for a in fired) else 0

@@ -14,6 +14,9 @@ decoded row as JSON) and gives, against that reference:
     unknown_category_fraction   category values outside the training vocabulary
     flagged_fraction            answers that raised an alert (score >= the threshold)
     flagged_ratio               that share / the share validation flagged
+    estimated_precision         precision and recall estimated from the scores alone
+    estimated_recall            (mlcycle.monitor.cbpe), before any label arrives
+    estimated_recall_change     that recall - the recall validation measured
 
 and, per column, the missing share (served and reference), the unknown share and the
 drift of its values (mlcycle.monitor.drift: numbers and categories as for file inputs).
@@ -27,6 +30,7 @@ import orjson
 import pandas as pd
 
 from mlcycle.monitor import drift
+from mlcycle.monitor.cbpe import Estimator
 
 
 def logged_rows(rows: pd.DataFrame, fields: list[str]) -> pd.DataFrame:
@@ -42,7 +46,15 @@ def row_figures(rows: pd.DataFrame, reference: dict[str, Any]) -> tuple[dict, di
     n = len(frame)
     details: dict[str, Any] = {"rows": n, "columns": {}}
     figures: dict[str, Any] = dict.fromkeys(
-        ("missing_increase", "unknown_category_fraction", "flagged_fraction", "flagged_ratio")
+        (
+            "missing_increase",
+            "unknown_category_fraction",
+            "flagged_fraction",
+            "flagged_ratio",
+            "estimated_precision",
+            "estimated_recall",
+            "estimated_recall_change",
+        )
     )
     if n == 0:
         return figures, {**details, "input_drift": {}}
@@ -78,6 +90,12 @@ def row_figures(rows: pd.DataFrame, reference: dict[str, Any]) -> tuple[dict, di
             figures["flagged_fraction"] = round(flagged, 4)
             expected = outputs["flagged_share"]
             figures["flagged_ratio"] = round(flagged / expected, 4) if expected else None
+            estimator = Estimator.of(reference)
+            if estimator is not None:
+                figures.update(estimator.estimate(scores))
+                if figures["estimated_recall"] is not None and estimator.reference_recall:
+                    change = figures["estimated_recall"] - estimator.reference_recall
+                    figures["estimated_recall_change"] = round(change, 4)
         details["score_drift"] = drift.numeric_drift(outputs["scores"], scores)
     details["input_drift"] = results
     details["missing_cells"] = round(float(missing.to_numpy().mean()), 4)

@@ -97,19 +97,27 @@ def decode_rows(data: bytes, featurizer: Any, max_rows: int) -> dict | Rows:
     except orjson.JSONDecodeError as e:
         raise BadInput(400, "bad_json", f"the body is not JSON: {e}") from None
 
-    id_column = featurizer.cfg.id_column
+    # logged with the row, never features: the id late labels join on, the row's own time
+    # (what their windows follow)
+    kept = [(featurizer.cfg.id_column, "id"), (featurizer.cfg.time_column, "time")]
 
     def checked(row: Any, where: str = "") -> dict:
         try:
             decoded = featurizer.decode(row)
         except ValueError as e:  # RowError: the field and the problem
             raise BadInput(422, "invalid_row", f"{where}{e}") from None
-        key = row.get(id_column)
-        if key is not None:  # logged with the row: what late labels join on
-            if not isinstance(key, (str, int)) or isinstance(key, bool) or len(str(key)) > 128:
-                detail = f"{where}field {id_column!r} (the row's id) must be a string or integer"
+        for column, what in kept:
+            value = row.get(column) if column else None
+            if value is None:
+                continue
+            if (
+                not isinstance(value, (str, int, float))
+                or isinstance(value, bool)
+                or (len(str(value)) > 128)
+            ):
+                detail = f"{where}field {column!r} (the row's {what}) must be a string or number"
                 raise BadInput(422, "invalid_row", f"{detail} of at most 128 characters")
-            decoded[id_column] = key
+            decoded[column] = value
         return decoded
 
     if isinstance(body, dict):
