@@ -76,24 +76,36 @@ def monitor(args: argparse.Namespace) -> int:
 def simulate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mlcycle.monitor.simulate import parse_shifts, simulate
+    from mlcycle.monitor.simulate import parse_shifts, simulate, simulate_rows
 
     params = load_params(args.overrides)
     if params is None:
         return 2
     try:
         shifts = parse_shifts(args.shift, params.task.modality)
-        results = simulate(
-            args.url,
-            Path(params.paths.validated) / "manifest.csv",
-            args.split,
-            params.task.modality,
-            args.count,
-            args.concurrency,
-            args.seconds,
-            shifts,
-            args.seed,
-        )
+        if params.task.modality == "table":
+            results = simulate_rows(
+                args.url,
+                params,
+                args.split,
+                args.count,
+                args.concurrency,
+                args.seconds,
+                shifts,
+                args.seed,
+            )
+        else:
+            results = simulate(
+                args.url,
+                Path(params.paths.validated) / "manifest.csv",
+                args.split,
+                params.task.modality,
+                args.count,
+                args.concurrency,
+                args.seconds,
+                shifts,
+                args.seed,
+            )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -182,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
     labels = p.add_mutually_exclusive_group(required=True)
     labels.add_argument("--labels", help="CSV of request_id,label a person supplied")
     labels.add_argument("--sample", type=int, help="write N inputs to label (to_label.csv)")
-    p.add_argument("--out", required=True, help="the folder to write")
+    p.add_argument("--out", required=True, help="the folder to write (a table task: a .csv file)")
     p.add_argument("--format", choices=["folder", "manifest"], default="folder")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. monitor.store=...")
     p.set_defaults(func=monitor)
@@ -217,7 +229,9 @@ def parser() -> argparse.ArgumentParser:
         help="replay held-out data against a running server, optionally shifted",
         description="Send validated files of a split to a server on loopback; shifts: "
         "noise:<SNR dB>, gain:<dB>, pitch:<factor> (audio), dark:<factor>, rotate:<degrees> "
-        "(images), empty:<share>, damaged:<share>.",
+        "(images), empty:<share>, damaged:<share>; table tasks send one JSON row a request "
+        "(valid rows of the split) and take strategy:<name> (transactions whose attackers all "
+        "switched to <name>, e.g. bust_out, a strategy the default model never saw).",
     )
     p.add_argument("--url", default="http://127.0.0.1:8000")
     p.add_argument("--split", default="test")

@@ -101,7 +101,15 @@ def export(
 
     try:
         log = read_log(params.monitor.store)
-        if labels_csv:
+        if labels_csv and params.task.modality == "table":
+            from mlcycle.modalities.table.columns import TableSpec
+            from mlcycle.modalities.table.export import export_rows
+
+            spec = TableSpec.from_config(params.task.table)
+            labels = list(params.task.labels)
+            written = export_rows(log, Path(labels_csv), Path(out), spec, labels)
+            print(f"[monitor] exported {written} labelled rows to {out} (a table source)")
+        elif labels_csv:
             written = export_labelled(log, Path(labels_csv), Path(out), fmt)
             print(f"[monitor] exported {written} labelled inputs to {out} ({fmt} source)")
         else:

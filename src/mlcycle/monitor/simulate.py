@@ -3,7 +3,8 @@
 Shifts (any combination, `name:value`): audio `noise:<SNR dB>` (white noise), `gain:<dB>`,
 `pitch:<factor>` (played faster and higher, another voice); images `dark:<factor>`
 (brightness times factor), `rotate:<degrees>`; either `empty:<share>` (empty bodies) and
-`damaged:<share>` (bodies cut short). Bounded in count and seconds; loopback only.
+`damaged:<share>` (bodies cut short); table rows `strategy:<name>` (attackers switch to
+it: mlcycle.modalities.table.simulate). Bounded in count and seconds; loopback only.
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ BODY_SHIFTS = {"empty", "damaged"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def parse_shifts(specs: list[str], modality: str) -> dict[str, float]:
+def parse_shifts(specs: list[str], modality: str) -> dict[str, float | str]:
     """['noise:10', 'empty:0.2'] -> {'noise': 10.0, 'empty': 0.2}; ValueError naming a bad one."""
+    if modality == "table":
+        from mlcycle.modalities.table.simulate import parse_shift
+
+        return dict(parse_shift(spec) for spec in specs)
     allowed = (AUDIO_SHIFTS if modality == "audio" else IMAGE_SHIFTS) | BODY_SHIFTS
     shifts = {}
     for spec in specs:
@@ -121,6 +126,23 @@ async def replay(
     return results
 
 
+def loopback(url: str) -> None:
+    host = urlparse(url).hostname
+    if host not in LOOPBACK:
+        raise ValueError(f"simulate sends traffic to loopback only, not to {host}")
+
+
+def simulate_rows(
+    url: str, params, split: str, count: int, concurrency: int, seconds: float, shifts, seed: int
+) -> pd.DataFrame:
+    """simulate for a table task: one JSON row a request (mlcycle.modalities.table.simulate)."""
+    from mlcycle.modalities.table.simulate import traffic
+
+    loopback(url)
+    items = traffic(params, split, count, shifts, seed)
+    return pd.DataFrame(asyncio.run(replay(url, items, "application/json", concurrency, seconds)))
+
+
 def simulate(
     url: str,
     manifest: Path,
@@ -134,9 +156,7 @@ def simulate(
 ) -> pd.DataFrame:
     """Send `count` requests (at most `seconds`) built from the split's files; one row per
     answered request: request_id, true_label, status, predicted, error."""
-    host = urlparse(url).hostname
-    if host not in LOOPBACK:
-        raise ValueError(f"simulate sends traffic to loopback only, not to {host}")
+    loopback(url)
     table = pd.read_csv(manifest, dtype=str)
     rows = table[table["split"] == split]
     if rows.empty:

@@ -23,21 +23,26 @@ from mlcycle.progress import progress
 from mlcycle.stages.runner import StageError, log, run_stage
 
 
+def base_package(params: DictConfig):
+    """The package of train.init_from, of this task's modality; StageError names it."""
+    try:
+        base = load_base(params.train.init_from, params.paths.base)
+    except PackageError as e:
+        raise StageError(str(e)) from None
+    if base.card["modality"] != params.task.modality:
+        raise StageError(
+            f"train.init_from={params.train.init_from} is a {base.card['modality']} model; "
+            f"this task is {params.task.modality}"
+        )
+    return base
+
+
 def package_featurizer(params: DictConfig) -> tuple[Featurizer, dict]:
     """train.init_from's featurizer (config and normalisation): fine-tuning keeps it.
 
     StageError names the package, or the featurize key that conflicts with it.
     """
-    try:
-        base = load_base(params.train.init_from, params.paths.base)
-    except PackageError as e:
-        raise StageError(str(e)) from None
-    modality = params.task.modality
-    if base.card["modality"] != modality:
-        raise StageError(
-            f"train.init_from={params.train.init_from} is a {base.card['modality']} model; "
-            f"this task is {modality}"
-        )
+    base, modality = base_package(params), params.task.modality
     theirs = base.card["preprocessing"][modality]
     ours = OmegaConf.to_container(params.featurize[modality], resolve=True)
     clash = conflicts(ours, theirs, f"featurize.{modality}")
@@ -55,13 +60,16 @@ OWN_FEATURIZE = {"table": featurize_rows}
 
 def featurize(params: DictConfig) -> None:
     if own := OWN_FEATURIZE.get(params.task.modality):
+        kept = None
         if params.train.init_from:
-            raise StageError("fine-tuning (train.init_from) is not built for table tasks yet")
+            kept = base_package(params).featurizer
         try:
-            counts = own(params)
+            counts = own(params, kept)
         except (ValueError, FileNotFoundError) as e:
             raise StageError(str(e)) from None
         log.info("table rows featurized per split: %s", counts)
+        if kept is not None:
+            log.info("featurized with the featurizer of %s", params.train.init_from)
         return
     labels = list(params.task.labels)
     fine_tune = bool(params.train.init_from)

@@ -1,5 +1,6 @@
 """The featurize stage of a table task: the valid rows into the feature store (one vector
-per row, mlcycle.modalities.table.featurizer), fitted on the training split only."""
+per row, mlcycle.modalities.table.featurizer), fitted on the training split only; when
+fine-tuning, the package's featurizer (vocabularies, statistics) as it is."""
 
 from __future__ import annotations
 
@@ -13,17 +14,26 @@ from mlcycle.modalities.table.featurizer import TableFeaturizer, features_config
 SPLITS = ("train", "val", "test")
 
 
-def featurize(params: DictConfig) -> dict[str, int]:
-    """The valid rows into the feature store; the featurizer fitted on the train split."""
+def featurize(params: DictConfig, featurizer: TableFeaturizer | None = None) -> dict[str, int]:
+    """The valid rows into the feature store; the featurizer fitted on the train split
+    unless one is given (fine-tuning keeps the package's)."""
     spec = TableSpec.from_config(params.task.table)
     labels = list(params.task.labels)
     rows = read_rows(params.paths.validated, "validate")
     knobs = params.featurize.table
     train = rows[rows["split"] == "train"].sample(frac=1.0, random_state=params.seed)
-    featurizer = TableFeaturizer(
-        fit_features(train, spec, knobs.min_category_count, knobs.max_categories)
-    )
-    featurizer.fit_stats(featurizer.frame_features(train))
+    if featurizer is None:
+        featurizer = TableFeaturizer(
+            fit_features(train, spec, knobs.min_category_count, knobs.max_categories)
+        )
+        featurizer.fit_stats(featurizer.frame_features(train))
+    else:
+        ours = [c.name for c in spec.columns]
+        if sorted(ours) != sorted(featurizer.cfg.fields):
+            raise ValueError(
+                f"fine-tuning keeps the package's featurizer, which reads "
+                f"{featurizer.cfg.fields}; task.table.columns declares {ours}"
+            )
     index = {label: i for i, label in enumerate(labels)}
     out, size = params.paths.features, params.featurize.shard_size
     counts = {}
