@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -48,9 +49,20 @@ def config_targets(conf: Path = ROOT / "conf") -> set[str]:
     return targets
 
 
+def modality_parts(text: str) -> list[str]:
+    """The modules a file asks mlcycle.modalities for: `modality(name, "<part>")` imports
+    <folder>.<part> of whichever modality the task names, so each registered one's."""
+    from mlcycle.modalities import REGISTRY
+
+    call = r'modality(?:_part)?\(\s*[^,()]+(?:\([^()]*\))?[^,()]*,\s*"(\w+)"\s*\)'
+    parts = re.findall(call, text)
+    return [f"{folder}.{part}" for part in sorted(set(parts)) for folder in REGISTRY.values()]
+
+
 def closure(module: str) -> set[Path]:
-    """The source files `module` runs: its imports, theirs, and, where one of them calls
-    hydra's instantiate, every mlcycle class conf/ can name as a `_target_`."""
+    """The source files `module` runs: its imports, theirs, the modality parts it asks
+    for, and, where one of them calls hydra's instantiate, every mlcycle class conf/ can
+    name as a `_target_`."""
     seen: set[Path] = set()
     todo = [module, *parents(module)]
     while todo:
@@ -58,7 +70,7 @@ def closure(module: str) -> set[Path]:
         if path is None or path in seen:
             continue
         seen.add(path)
-        names = imported_modules(path)
+        names = imported_modules(path) + modality_parts(path.read_text())
         if "instantiate(" in path.read_text():
             names += sorted(config_targets())
         for name in names:

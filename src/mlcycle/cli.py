@@ -74,38 +74,25 @@ def monitor(args: argparse.Namespace) -> int:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
-    from mlcycle.monitor.simulate import parse_shifts, simulate, simulate_rows
+    from mlcycle.modalities import modality
 
     params = load_params(args.overrides)
     if params is None:
         return 2
     try:
-        shifts = parse_shifts(args.shift, params.task.modality)
-        if params.task.modality == "table":
-            results = simulate_rows(
-                args.url,
-                params,
-                args.split,
-                args.count,
-                args.concurrency,
-                args.seconds,
-                shifts,
-                args.seed,
-            )
-        else:
-            results = simulate(
-                args.url,
-                Path(params.paths.validated) / "manifest.csv",
-                args.split,
-                params.task.modality,
-                args.count,
-                args.concurrency,
-                args.seconds,
-                shifts,
-                args.seed,
-            )
+        part = modality(params.task.modality, "monitoring")
+        shifts = part.parse_shifts(args.shift)
+        results = part.simulate(
+            args.url,
+            params,
+            args.split,
+            args.count,
+            args.concurrency,
+            args.seconds,
+            shifts,
+            args.seed,
+        )
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 import torchaudio
-from omegaconf import DictConfig
 from torch import nn
 from torchmetrics.functional import accuracy
 from torchmetrics.functional.classification import binary_average_precision
@@ -50,18 +49,6 @@ class RandomShift(nn.Module):
         return torch.stack(
             [padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())]
         )
-
-
-def augmentation(modality: str, train: DictConfig) -> nn.Module | None:
-    """The training augmentation of a modality: SpecAugment for audio, random shifts for
-    images (train.spec_augment, train.max_shift); none for table rows."""
-    if modality == "audio":
-        return SpecAugment(**train.spec_augment)
-    if modality == "image":
-        return RandomShift(train.max_shift)
-    if modality == "table":
-        return None
-    raise ValueError(f"no augmentation for modality {modality!r}")
 
 
 def class_weights(choice: str | None, y: torch.Tensor, n_classes: int) -> torch.Tensor | None:

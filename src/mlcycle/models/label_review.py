@@ -10,10 +10,8 @@ than training the network once per fold, and the embedding already separates the
 
 from __future__ import annotations
 
-import base64
 import html
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,6 +23,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from mlcycle.modalities import modality as modality_part
 from mlcycle.models.checkpoint import head
 
 
@@ -76,29 +75,15 @@ def review_table(
 
 def review_page(table: pd.DataFrame, modality: str, top: int) -> str:
     """A self-contained page of the `top` candidates: listen or look, given vs suggested."""
-    mime = "audio/wav" if modality == "audio" else "image/png"
+    view = modality_part(modality, "review")
     rows = []
     for rank, r in enumerate(table.head(top).itertuples(), start=1):
-        media = "row"  # a table's row: its id, to look up in the table
-        if modality != "table":
-            data = base64.b64encode(Path(r.path).read_bytes()).decode()
-            media = (
-                f'<audio controls preload="none" src="data:{mime};base64,{data}"></audio>'
-                if modality == "audio"
-                else f'<img width="64" src="data:{mime};base64,{data}">'
-            )
         rows.append(
-            f"<tr><td>{rank}</td><td>{media}</td><td>{html.escape(r.given_label)}</td>"
+            f"<tr><td>{rank}</td><td>{view.media(r.path)}</td><td>{html.escape(r.given_label)}</td>"
             f"<td><b>{html.escape(r.suggested_label)}</b></td><td>{r.score:.4f}</td>"
             f"<td><code>{html.escape(r.path)}</code></td></tr>"
         )
-    how = (
-        "<p>A table's rows are named by their id: correct the label in your table "
-        "(collect does not apply corrections to table rows yet), then <code>dvc exp run</code>."
-        if modality == "table"
-        else "<p>Copy a decision into <code>data/labels/corrections.csv</code> as "
-        "<code>path,label</code> (or <code>path,drop</code>), then <code>dvc exp run</code>."
-    )
+    how = view.how
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Label review</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2em}td,th{border:1px solid #ccc;"

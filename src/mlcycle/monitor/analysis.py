@@ -11,17 +11,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlcycle.modalities import modality as modality_part
 from mlcycle.monitor import drift
-from mlcycle.monitor.rows import row_figures
-from mlcycle.monitor.stats import CATEGORICAL, NUMERIC
 
 # Why an input got no output, by kind of problem.
 MISSING = {"empty", "non_finite", "no_file"}  # no value, or NaN / infinite values
 UNDECODABLE = {"undecodable", "wrong_modality", "content_type", "bad_multipart", "bad_json"}
 UNDECODABLE |= {"invalid_row"}  # a table row that does not fit the package's schema
 OUT_OF_RANGE = {"too_long", "too_large", "too_many_pixels", "sample_rate", "too_many_rows"}
-SILENT_FRACTION = 0.9  # audio this silent carries nothing to recognise
-BLANK_CONTRAST = 2.0  # an image this flat (grayscale std) carries nothing either
 
 FIGURES = {
     "requests": "requests logged (not counting shadow runs)",
@@ -38,7 +35,7 @@ FIGURES = {
     "drift_share": "share of input statistics that drifted from the reference",
     "prediction_drift": "1 if the predicted-class distribution drifted, else 0",
     "confidence_drift": "1 if the confidence distribution drifted, else 0",
-    # table rows only (mlcycle.monitor.rows)
+    # table rows only (mlcycle.modalities.table.rows)
     "missing_increase": "largest rise of one column's missing share over the training split's",
     "unknown_category_fraction": "category values never seen in training",
     "flagged_fraction": "answers that raised an alert (score at or above the threshold)",
@@ -58,16 +55,6 @@ def percentile(values: pd.Series, q: float) -> float | None:
     return round(float(np.percentile(values, q)), 3) if len(values) else None
 
 
-def input_drift(served: pd.DataFrame, reference: dict, modality: str) -> dict[str, Any]:
-    ref = reference["inputs"]
-    results = {}
-    for name in NUMERIC[modality]:
-        results[name] = drift.numeric_drift(ref.get(name, []), served[name].dropna())
-    for name in CATEGORICAL[modality]:
-        results[name] = drift.categorical_drift(ref.get(name, []), served[name].dropna())
-    return results
-
-
 def version_summary(
     rows: pd.DataFrame, reference: dict, modality: str, cfg: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -80,23 +67,10 @@ def version_summary(
         "label": drift.categorical_drift(reference["outputs"]["labels"], answered["label"]),
         "confidence": drift.numeric_drift(reference["outputs"]["confidence"], confidence),
     }
-    missing = fraction(reasons.isin(MISSING) | (rows["non_finite"].fillna(0) > 0))
-    extra, extra_details = {}, {}
-    if modality == "table":  # the rows' own values: missing shares, categories, drift
-        extra, extra_details = row_figures(accepted, reference)
-        inputs = extra_details.pop("input_drift")
-        if "score_drift" in extra_details:
-            outputs["score"] = extra_details.pop("score_drift")
-        missing = extra_details.get("missing_cells", 0.0)  # the article's metric
-        silent = None
-    else:
-        served = accepted[accepted["duration_s"].notna() | accepted["width"].notna()]
-        if modality == "audio":
-            quiet = served["silent_fraction"] >= SILENT_FRACTION
-        else:
-            quiet = served["contrast"] < BLANK_CONTRAST
-        silent = fraction(quiet) if len(served) else 0.0
-        inputs = input_drift(served, reference, modality)
+    found = modality_part(modality, "monitoring").figures(rows, accepted, reference, cfg)
+    missing, silent, inputs = found["missing"], found["silent"], found["inputs"]
+    extra, extra_details = found.get("figures", {}), found.get("details", {})
+    outputs.update(found.get("outputs", {}))
     share = drift.dataset_drift(inputs, cfg.drift_share)
     figures = {
         "requests": len(rows),

@@ -96,24 +96,18 @@ def monitor(
 def export(
     params: DictConfig, labels_csv: str | None, sample: int | None, out: str, fmt: str
 ) -> int:
-    """Write logged inputs as a collect source (with a person's labels), or a sample to label."""
-    from mlcycle.monitor.export import export_labelled, sample_for_labelling
+    """Write logged inputs as a collect source (with a person's labels), or a sample to label;
+    the modality's monitoring part knows what its inputs are (files, rows)."""
+    from mlcycle.modalities import modality
 
     try:
+        part = modality(params.task.modality, "monitoring")
         log = read_log(params.monitor.store)
-        if labels_csv and params.task.modality == "table":
-            from mlcycle.modalities.table.columns import TableSpec
-            from mlcycle.modalities.table.export import export_rows
-
-            spec = TableSpec.from_config(params.task.table)
-            labels = list(params.task.labels)
-            written = export_rows(log, Path(labels_csv), Path(out), spec, labels)
-            print(f"[monitor] exported {written} labelled rows to {out} (a table source)")
-        elif labels_csv:
-            written = export_labelled(log, Path(labels_csv), Path(out), fmt)
-            print(f"[monitor] exported {written} labelled inputs to {out} ({fmt} source)")
+        if labels_csv:
+            written = part.export(params, log, Path(labels_csv), Path(out), fmt)
+            print(f"[monitor] exported {written} labelled inputs to {out}")
         else:
-            written = sample_for_labelling(log, sample or 100, Path(out))
+            written = part.sample(params, log, sample or 100, Path(out))
             print(f"[monitor] wrote {written} inputs to label in {out}/to_label.csv")
     except (StoreError, ValueError, FileNotFoundError) as e:
         print(f"[monitor] error: {e}", file=sys.stderr)

@@ -19,9 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from mlcycle.modalities import modality as modality_part  # noqa: E402
 from mlcycle.monitor.analysis import FIGURES  # noqa: E402
-from mlcycle.monitor.rows import logged_rows  # noqa: E402
-from mlcycle.monitor.stats import CATEGORICAL, NUMERIC  # noqa: E402
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -172,12 +171,9 @@ def render(
             f"<p>{dataset['drifted']} of {dataset['statistics']} input statistics drifted "
             f"(share {dataset['share']}).</p><div class='plots'>"
         )
-        if modality == "table":  # each column's values, from the logged rows
-            numeric, categorical = reference["numeric"], reference["categorical"]
-            values = logged_rows(rows, numeric + categorical)
-        else:
-            numeric, categorical = NUMERIC[modality], CATEGORICAL[modality]
-            values = rows
+        numeric, categorical, values = modality_part(modality, "monitoring").plotted(
+            rows, reference
+        )
         for name in numeric:
             current = values[name] if name in values else pd.Series(dtype=float)
             parts.append(histogram(name, reference["inputs"].get(name, []), current))

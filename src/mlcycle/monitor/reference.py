@@ -3,7 +3,7 @@
 The input statistics of the training split (mlcycle.monitor.stats, the code the server
 logs with) and the class and confidence distributions of the model's predictions on the
 validation split. The package stage writes it into the package as reference.json; a
-table package's is mlcycle.monitor.rows.row_reference.
+table package's is mlcycle.modalities.table.reference.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from mlcycle.features.featurizer import Featurizer
@@ -42,17 +41,6 @@ def reference_profile(
     }
 
 
-def plain(value: Any) -> Any:
-    """A cell as JSON holds it: None for missing, float for numbers, str for categories."""
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return float(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    return str(value)
-
-
 def output_profile(val_probs: Any, labels: list[str]) -> dict[str, Any]:
     """The predicted classes and confidences of the validation split (any modality)."""
     confidence, predicted = val_probs.max(-1)
@@ -61,40 +49,4 @@ def output_profile(val_probs: Any, labels: list[str]) -> dict[str, Any]:
         "labels": [labels[i] for i in predicted.tolist()],
         "label_shares": {lab: round(float(c / counts.sum()), 4) for lab, c in zip(labels, counts)},
         "confidence": [round(float(c), 4) for c in confidence.tolist()],
-    }
-
-
-def row_reference(
-    train: pd.DataFrame,
-    features: Any,
-    val_probs: Any,
-    val_y: Any,
-    labels: list[str],
-    decision: dict[str, Any] | None,
-    seed: int = 0,
-) -> dict[str, Any]:
-    """The reference profile of a table package: `features` is its TableFeatures."""
-    fields = features.fields
-    sample = train.sample(min(MAX_INPUTS, len(train)), random_state=seed)
-    outputs = output_profile(val_probs, labels)
-    probs = val_probs.numpy()
-    if decision is not None:
-        positive = labels.index(decision["positive"])
-        scores = probs[:, positive]
-        outputs.update(
-            positive=decision["positive"],
-            threshold=decision["threshold"],
-            scores=[round(float(s), 6) for s in scores],
-            truth=[int(v == positive) for v in np.asarray(val_y).tolist()],
-            flagged_share=round(float(np.mean(scores >= decision["threshold"])), 6),
-        )
-    return {
-        "modality": "table",
-        "train_rows": len(train),
-        "inputs": {name: [plain(v) for v in sample[name].tolist()] for name in fields},
-        "numeric": [c["name"] for c in features.numeric],
-        "categorical": [c["name"] for c in features.categorical],
-        "vocabulary": {c["name"]: c["vocabulary"] for c in features.categorical},
-        "missing": {name: round(float(train[name].isna().mean()), 6) for name in fields},
-        "outputs": outputs,
     }

@@ -3,8 +3,8 @@
 Shifts (any combination, `name:value`): audio `noise:<SNR dB>` (white noise), `gain:<dB>`,
 `pitch:<factor>` (played faster and higher, another voice); images `dark:<factor>`
 (brightness times factor), `rotate:<degrees>`; either `empty:<share>` (empty bodies) and
-`damaged:<share>` (bodies cut short); table rows `strategy:<name>` (attackers switch to
-it: mlcycle.modalities.table.simulate). Bounded in count and seconds; loopback only.
+`damaged:<share>` (bodies cut short). Bounded in count and seconds; loopback only. Table
+rows: mlcycle.modalities.table.simulate (it replays through `replay` here).
 """
 
 from __future__ import annotations
@@ -30,12 +30,8 @@ BODY_SHIFTS = {"empty", "damaged"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def parse_shifts(specs: list[str], modality: str) -> dict[str, float | str]:
+def parse_shifts(specs: list[str], modality: str) -> dict[str, float]:
     """['noise:10', 'empty:0.2'] -> {'noise': 10.0, 'empty': 0.2}; ValueError naming a bad one."""
-    if modality == "table":
-        from mlcycle.modalities.table.simulate import parse_shift
-
-        return dict(parse_shift(spec) for spec in specs)
     allowed = (AUDIO_SHIFTS if modality == "audio" else IMAGE_SHIFTS) | BODY_SHIFTS
     shifts = {}
     for spec in specs:
@@ -130,17 +126,6 @@ def loopback(url: str) -> None:
     host = urlparse(url).hostname
     if host not in LOOPBACK:
         raise ValueError(f"simulate sends traffic to loopback only, not to {host}")
-
-
-def simulate_rows(
-    url: str, params, split: str, count: int, concurrency: int, seconds: float, shifts, seed: int
-) -> pd.DataFrame:
-    """simulate for a table task: one JSON row a request (mlcycle.modalities.table.simulate)."""
-    from mlcycle.modalities.table.simulate import traffic
-
-    loopback(url)
-    items = traffic(params, split, count, shifts, seed)
-    return pd.DataFrame(asyncio.run(replay(url, items, "application/json", concurrency, seconds)))
 
 
 def simulate(

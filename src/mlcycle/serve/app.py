@@ -44,9 +44,6 @@ TICK_S = 1.0  # how often a time-based analysis interval is looked at
 # The monitor gauges come from at most this many of the window's newest rows: reading an
 # hour of a busy log (1.8 million rows at 500 req/s) every monitor.gauges_s would not do.
 GAUGE_ROWS = 20_000
-# Bodies up to this size are decoded on the event loop (a 1 s WAV in ~0.1 ms: less than
-# handing it to a thread costs); larger ones in a worker thread, not to stall the loop.
-INLINE_DECODE_BYTES = 256_000
 # An oversized body is read to its end (and dropped) up to this much, so that the client
 # can read the 413; beyond it the connection is closed.
 DRAIN_BYTES = 128 * 2**20
@@ -262,19 +259,13 @@ class ModelServer:
         statistics for the log (computed by the log's thread, off the request path);
         BadInput names what is wrong with it."""
         data, content_type = await read_body(request, self.serve.max_body_bytes)
-        modality = model.package.card["modality"]
-        inputs.check_content_type(content_type, modality)
-        if modality == "table":  # JSON rows, checked against the package's schema; each
-            # row's values are logged with its answer (mlcycle.monitor.rows)
-            rows = inputs.decode_rows(data, model.package.featurizer, self.serve.max_rows)
-            return rows, None, data
-        max_pixels = getattr(model.package.featurizer.cfg, "max_pixels", None)
-        args = (data, modality, self.serve, max_pixels)
-        if len(data) <= INLINE_DECODE_BYTES:  # a clip decodes faster than a thread hop
-            decoded = inputs.decode(*args)
+        inputs.check_content_type(content_type, model.modality)
+        serving, args = model.serving, (data, model.package, self.serve)
+        if serving.off_loop(data):  # a large body; a small one decodes faster than a hop
+            decoded = await asyncio.to_thread(serving.decode, *args)
         else:
-            decoded = await asyncio.to_thread(inputs.decode, *args)
-        return decoded, LazyStats(decoded, modality) if self.recorder.on else None, data
+            decoded = serving.decode(*args)
+        return decoded, serving.log_stats(decoded) if self.recorder.on else None, data
 
     def _mirror(self) -> bool:
         return random.random() < self.serve.canary.mirror_fraction

@@ -15,17 +15,11 @@ import numpy as np
 import orjson
 import soundfile as sf
 
+from mlcycle import modalities
 from mlcycle.data.audio_io import PCM, AudioDecodeError, read_audio, wav_header
 from mlcycle.data.image_io import ImageDecodeError, read_image
 from mlcycle.monitor.stats import audio_stats
 
-# Content types each modality accepts (application/octet-stream: any; the bytes decide).
-ACCEPTED = {"audio": ("audio/",), "image": ("image/",), "table": ("application/json",)}
-WANTED = {
-    "audio": "audio/wav, audio/flac, audio/ogg",
-    "image": "image/png, image/jpeg",
-    "table": "application/json (a row, or a list of rows)",
-}
 ANY = "application/octet-stream"
 MIN_RATE, MAX_RATE = 1_000, 384_000  # Hz; beyond this a "rate" is a broken header
 # Leading bytes that name a format for certain.
@@ -45,17 +39,19 @@ class BadInput(ValueError):
 
 
 def check_content_type(content_type: str | None, modality: str) -> None:
-    """415 unless the Content-Type suits the model's modality."""
+    """415 unless the Content-Type suits the model's modality (its serving part's types;
+    application/octet-stream always: the bytes decide)."""
+    serving = modalities.modality(modality, "serving")
     kind = (content_type or "").split(";")[0].strip().lower()
-    if kind == ANY or kind.startswith(ACCEPTED[modality]):
+    if kind == ANY or kind.startswith(serving.content_types):
         return
-    how = "as" if modality == "table" else "as the file's bytes in"
+    how = "as the file's bytes in" if serving.multipart else "as"
     raise BadInput(
         415,
         "content_type",
         f"Content-Type {kind or '(none)'!r} is not {modality}: send it {how} "
-        f"{WANTED[modality]} (or application/octet-stream)"
-        + ("" if modality == "table" else ", or as multipart field 'file'"),
+        f"{serving.content_help} (or application/octet-stream)"
+        + (", or as multipart field 'file'" if serving.multipart else ""),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from mlcycle.modalities import modality
 from mlcycle.models.package import Package, load_package
 from mlcycle.serve.batching import Batcher
 from mlcycle.serve.metrics import ServerMetrics
@@ -38,6 +39,15 @@ class Deployed:
     @property
     def version(self) -> str:
         return self.package.version
+
+    @property
+    def modality(self) -> str:
+        return self.package.card["modality"]
+
+    @property
+    def serving(self) -> Any:
+        """The modality's serving part (mlcycle.modalities): content types, decode."""
+        return modality(self.modality, "serving")
 
     def describe(self) -> dict[str, Any]:
         card = self.package.card

@@ -1,44 +1,26 @@
-"""collect: gather raw files into <paths.raw>/<label>/ and write its manifest.csv.
+"""collect: the sources' examples into paths.raw.
 
-Sources (collect.sources, any combination): the built-in `keywords` (audio) or `digits`
-(images), and the user's own `folder` or `manifest` (mlcycle.data.sources). A table task
-collects rows instead (mlcycle.modalities.table.collect).
+Audio and images: files into <paths.raw>/<label>/ and its manifest.csv, from the built-in
+`keywords` (audio) or `digits` (images) and the user's own `folder` or `manifest`
+(mlcycle.data.sources); tables: rows into <paths.raw>/rows.parquet
+(mlcycle.modalities.table.collect). The modality's pipeline does it (mlcycle.modalities).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from omegaconf import DictConfig
 
-from mlcycle.data.collection import build_collection
-from mlcycle.modalities.table.collect import collect as collect_rows
-from mlcycle.stages.runner import StageError, log, run_stage
-
-# Modalities whose data are not files bring their own collect.
-OWN_COLLECT = {"table": collect_rows}
+from mlcycle.modalities import modality
+from mlcycle.stages.runner import StageError, run_stage
 
 
 def collect(params: DictConfig) -> None:
-    if own := OWN_COLLECT.get(params.task.modality):
-        try:
-            return own(params)
-        except ValueError as e:  # TableError: the column and the line
-            raise StageError(str(e)) from None
-    out = Path(params.paths.raw)
     try:
-        manifest, spoilt = build_collection(params, out)
-    except ValueError as e:  # SourceError, CorrectionError, or a value a source refuses
+        modality(params.task.modality, "collect")(params)
+    except (ValueError, FileNotFoundError) as e:  # a source, a correction, a table's line
         raise StageError(str(e)) from None
-    log.info(
-        "collected %d files into %s from %s (%d defective on purpose): %s",
-        len(manifest),
-        out,
-        list(params.collect.sources),
-        spoilt,
-        manifest["label"].value_counts().sort_index().to_dict(),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,155 +1,40 @@
 """evaluate: the trained model on the unseen test split, and on voices never trained on.
 
-Writes metrics/eval.json (accuracy, macro-F1, per-class scores, latency, size, confused
+Files: metrics/eval.json (accuracy, macro-F1, per-class scores, latency, size, confused
 pairs, calibration error, worst slice; and, where a source held voices out, the
 held_out_* figures: accuracy with its 95 % interval, macro-F1, per voice), the confusion
 and reliability plots, every test prediction with its probabilities, the misclassified
-files and the slices report. The model is measured as a Package, the same prediction
-path as serving.
+files and the slices report; tables: the fraud figures (mlcycle.modalities.table.evaluate).
+The model is measured as a Package, the same prediction path as serving; the modality's
+pipeline does the rest (mlcycle.modalities).
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from omegaconf import DictConfig
 
-from mlcycle.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
-from mlcycle.data.splits import HELD_OUT
-from mlcycle.data.tables import read_validated
-from mlcycle.error_analysis import analyse, confused_pairs
-from mlcycle.features.store import has_split, load_split, load_stats
-from mlcycle.modalities.table.evaluate import evaluate_rows
+from mlcycle.features.store import load_split, load_stats
+from mlcycle.modalities import modality
 from mlcycle.models.checkpoint import CheckpointError
-from mlcycle.models.evaluation import (
-    baselines,
-    cost_figures,
-    intervals,
-    latency_ms,
-    predict,
-    scores,
-)
 from mlcycle.models.package import Package, PackageError
-from mlcycle.stages.runner import StageError, log, run_stage
+from mlcycle.stages.runner import StageError, run_stage
 
 
 def evaluate(params: DictConfig) -> None:
-    paths, out = params.paths, params.paths.evaluation
+    paths = params.paths
     stats = load_stats(paths.features)
-    test = load_split(paths.features, "test")
     try:
         package = Package.from_checkpoint(paths.checkpoint, stats)
     except (CheckpointError, PackageError) as e:
         raise StageError(str(e)) from None
     if params.serve.runtime == "onnx":  # the latency of what serving runs
-        package.use_onnx(next(iter(test.batches()))[:8])
-    if stats.modality == "table":  # rows: fraud figures (mlcycle.modalities.table.evaluate)
-        try:
-            return evaluate_rows(params, package, stats)
-        except (ValueError, FileNotFoundError) as e:
-            raise StageError(str(e)) from None
-    probs = predict(package.net, test.batches())
-    conf, pred = probs.max(-1)
-    labels = np.array(stats.labels)
-    y, pred = test.y.numpy(), pred.numpy()
-    latency = latency_ms(package, Path(test.paths[0]).read_bytes(), params.evaluate.latency_runs)
-    results = pd.DataFrame(
-        {
-            "path": test.paths,
-            "label": labels[y],
-            "predicted": labels[pred],
-            "confidence": conf.numpy().round(4),
-            "correct": pred == y,
-        }
-    )
-    analysis = analyse(
-        results,
-        read_validated(paths.validated),
-        stats.modality,
-        list(params.evaluate.slices),
-        params.evaluate.min_slice_count,
-    )
-    train = load_split(paths.features, "train")
-    baseline = baselines(train.batches(), train.y, test.batches(), y, list(labels), stats.modality)
-    measured = scores(y, pred, list(labels))
-    held_out = held_out_figures(package, paths.features, paths.validated, list(labels))
-    metrics = {
-        **measured,
-        **intervals(y, pred, len(labels)),
-        "baseline": baseline,
-        "gain_over_baseline": {
-            name: round(measured["accuracy"] - figures["accuracy"], 4)
-            for name, figures in baseline.items()
-        },
-        **cost_figures(latency, package.net),
-        "test_examples": len(y),
-        "confused_pairs": confused_pairs(y, pred, list(labels)),
-        **analysis.metrics,
-        **held_out,
-    }
-    write_json_atomic(paths.metrics.eval, metrics)
-    write_csv_atomic(
-        out.confusion, results.rename(columns={"label": "actual"})[["actual", "predicted"]]
-    )
-    write_csv_atomic(out.reliability, analysis.reliability)
-    probabilities = pd.DataFrame(probs.numpy().round(6), columns=[f"p_{lab}" for lab in labels])
-    write_csv_atomic(out.predictions, pd.concat([results, probabilities], axis=1))
-    wrong = results[~results["correct"]].drop(columns="correct")
-    write_csv_atomic(out.misclassified, wrong.sort_values("confidence", ascending=False))
-    write_csv_atomic(out.slices, analysis.slices)
-    write_text_atomic(out.worst_slices, analysis.worst_slices)
-    log.info(
-        "test accuracy %.4f, macro-F1 %.4f, ECE %.3f, latency p95 %.2f ms (CPU %.2f ms), %d params",
-        metrics["accuracy"],
-        metrics["macro_f1"],
-        metrics["ece"],
-        latency["p95"],
-        latency["cpu_p95"],
-        metrics["params"],
-    )
-    if held_out:
-        low, high = held_out["held_out_accuracy_ci95"]
-        log.info(
-            "held-out voices (never trained on): accuracy %.4f (95%% %.3f-%.3f) on %d clips; "
-            "per voice %s",
-            held_out["held_out_accuracy"],
-            low,
-            high,
-            held_out["held_out_examples"],
-            held_out["held_out_per_voice"],
-        )
-    log.info(
-        "baselines: majority class %.4f, logistic regression on pooled features %.4f",
-        baseline["majority"]["accuracy"],
-        baseline["logistic"]["accuracy"],
-    )
-
-
-def held_out_figures(package: Package, features: str, validated: str, labels: list[str]) -> dict:
-    """Accuracy (95 % interval), macro-F1 and accuracy per voice on the held_out split;
-    {} where no source held voices out."""
-    if not has_split(features, HELD_OUT):
-        return {}
-    split = load_split(features, HELD_OUT)
-    pred = predict(package.net, split.batches()).argmax(-1).numpy()
-    y = split.y.numpy()
-    measured = scores(y, pred, labels)
-    manifest = read_validated(validated).set_index("path")
-    voices = manifest.reindex(split.paths)["accent"].fillna("?").to_numpy()
-    per_voice = {
-        str(voice): round(float((pred[voices == voice] == y[voices == voice]).mean()), 4)
-        for voice in sorted(set(voices))
-    }
-    return {
-        "held_out_accuracy": measured["accuracy"],
-        "held_out_accuracy_ci95": intervals(y, pred, len(labels))["accuracy_ci95"],
-        "held_out_macro_f1": measured["macro_f1"],
-        "held_out_examples": len(y),
-        "held_out_per_voice": per_voice,
-    }
+        package.use_onnx(next(iter(load_split(paths.features, "test").batches()))[:8])
+    try:
+        modality(stats.modality, "evaluate")(params, package, stats)
+    except (ValueError, FileNotFoundError) as e:
+        raise StageError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,11 +10,10 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from mlcycle.features.store import load_split, load_stats
-from mlcycle.modalities.table.columns import read_rows
+from mlcycle.modalities import modality
 from mlcycle.models.checkpoint import CheckpointError
 from mlcycle.models.evaluation import predict
 from mlcycle.models.package import Package, PackageError, data_hashes, git_revision
-from mlcycle.monitor.reference import reference_profile, row_reference
 from mlcycle.stages.runner import StageError, log, run_stage
 
 
@@ -36,20 +35,12 @@ def package(params: DictConfig) -> None:
     if "threshold" in metrics:  # a two-label table task: alert at the threshold chosen on val
         pkg.card["decision"] = {"positive": stats.labels[-1], "threshold": metrics["threshold"]}
     val_probs = predict(pkg.net, val.batches())
-    if stats.modality == "table":  # the training rows' values, missing shares, vocabularies
-        rows = read_rows(paths.validated, "validate")
-        pkg.reference = row_reference(
-            rows[rows["split"] == "train"],
-            pkg.featurizer.cfg,
-            val_probs,
-            val.y.numpy(),
-            stats.labels,
-            pkg.card.get("decision"),
+    try:
+        pkg.reference = modality(stats.modality, "package")(
+            params, pkg, stats, train, val, val_probs
         )
-    else:
-        pkg.reference = reference_profile(
-            train.paths, pkg.featurizer, stats.modality, val_probs, stats.labels
-        )
+    except (ValueError, FileNotFoundError) as e:
+        raise StageError(str(e)) from None
     pkg.card.update(
         metrics=metrics,
         gate=verdict,

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader
 from mlcycle.atomic import write_json_atomic, write_with
 from mlcycle.features import store
 from mlcycle.features.registry import from_stats
-from mlcycle.models.classifier import Classifier, augmentation, class_weights
+from mlcycle.modalities import modality
+from mlcycle.models.classifier import Classifier, class_weights
 from mlcycle.models.finetune import FreezeFeatures, conflicts, load_base, transfer
 from mlcycle.models.package import PackageError
 from mlcycle.models.training import (
@@ -105,7 +106,7 @@ def train(params: DictConfig) -> None:
         weight_decay=cfg.weight_decay,
         label_smoothing=cfg.label_smoothing,
         warmup_fraction=cfg.warmup_fraction,
-        augment=augmentation(params.task.modality, cfg),
+        augment=modality(params.task.modality, "train")(cfg),
         weights=class_weights(cfg.class_weight, train_split.y, len(stats.labels)),
     )
     config = OmegaConf.to_container(params, resolve=True)

@@ -121,3 +121,6 @@ def collect(params: DictConfig) -> None:
         int((rows["defect"] != "").sum()),
         rows[TableSpec.from_config(params.task.table).label_column].value_counts().to_dict(),
     )
+
+
+PART = collect

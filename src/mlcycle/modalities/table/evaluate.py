@@ -122,3 +122,6 @@ def _plain(value):
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     return float(value) if isinstance(value, (int, float, np.number)) else value
+
+
+PART = evaluate_rows

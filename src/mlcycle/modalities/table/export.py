@@ -52,3 +52,29 @@ def export_rows(log: pd.DataFrame, labels_csv: Path, out: Path, spec: TableSpec,
     else:
         write_with(out, lambda tmp: frame.to_parquet(tmp, index=False))
     return len(frame)
+
+
+def sample_rows(log: pd.DataFrame, n: int, out: Path) -> int:
+    """<out>/to_label.csv: the `n` answered rows the model was least sure of (the score
+    nearest the middle, 0.5), each with its request id, values, score and decision, and
+    an empty label column for a person to fill (then: export --labels)."""
+    served = log[(log["route"] != "shadow") & log["row_values"].notna()]
+    served = served.drop_duplicates("request_id", keep="last")
+    order = (served["score"] - 0.5).abs().sort_values(na_position="first").index
+    chosen = served.loc[order[:n]]
+    values = pd.DataFrame.from_records([orjson.loads(t) for t in chosen["row_values"]])
+    table = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "request_id": chosen["request_id"].to_numpy(),
+                    "predicted": chosen["label"].to_numpy(),
+                    "score": chosen["score"].to_numpy(),
+                }
+            ),
+            values,
+        ],
+        axis=1,
+    ).assign(label="")
+    write_csv_atomic(out / "to_label.csv", table)
+    return len(table)

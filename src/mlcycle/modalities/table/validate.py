@@ -167,3 +167,9 @@ def table_metrics(valid, rejected, spec: TableSpec, shares: dict, leaks: dict) -
             for s in splits[:3]
         },
     }
+
+
+def PART(params: DictConfig) -> None:  # noqa: N802 (the validate stage of tables)
+    from mlcycle.modalities.table.report import validate
+
+    validate(params)

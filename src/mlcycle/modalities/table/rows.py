@@ -1,6 +1,6 @@
 """Monitoring a table model's rows: what the article's fraud example watches, literally.
 
-The reference profile of a table package (mlcycle.monitor.reference.row_reference,
+The reference profile of a table package (mlcycle.modalities.table.reference,
 written by the package stage) holds a seeded sample of the training rows' feature values,
 each column's missing share over the whole training split, the vocabulary of each
 category column, and the model's validation scores with their labels (for the alert share

@@ -1,0 +1,1 @@
+"""Audio: clips (WAV, FLAC, OGG) of spoken keywords or the user's own sounds."""

@@ -1,0 +1,5 @@
+"""package for audio: the files' (mlcycle.modalities.files.package)."""
+
+from mlcycle.modalities.files.package import reference as PART
+
+__all__ = ["PART"]
