@@ -5,6 +5,8 @@ Each folder provides one object per part, as `PART` in a module named after it:
     collect.py     PART(params): the sources' examples into paths.raw
     validate.py    PART(params): checked, split examples into paths.validated, the data
                    metrics and report
+    featurizer.py  PART: the Featurizer class (mlcycle.features.featurizer) that turns a
+                   decoded input into the network's input, in training and serving
     featurize.py   PART(params, base): the feature store (`base`: train.init_from's
                    package, whose featurizer fine-tuning keeps, or None)
     train.py       PART(train_cfg): the training augmentation (an nn.Module) or None
@@ -40,6 +42,7 @@ REGISTRY = {
 PARTS = (
     "collect",
     "validate",
+    "featurizer",
     "featurize",
     "train",
     "review",

@@ -165,3 +165,6 @@ class TableFeaturizer(Featurizer):
 
 def features_config(cfg: TableFeatures) -> dict:
     return asdict(cfg)
+
+
+PART = TableFeaturizer  # the table modality's featurizer (mlcycle.modalities)
