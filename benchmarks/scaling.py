@@ -1,10 +1,13 @@
 """How cost grows with the data: wall time and peak memory per stage at 1x, 2x, 4x.
 
     python benchmarks/scaling.py [--scales 1 2 4] [--epochs 1] [extra Hydra overrides...]
+    python benchmarks/scaling.py --task transactions --scales 1 10
 
 For each scale, in a temporary folder, runs the default keywords pipeline with
 collect.keywords.speakers = the default's x scale (1,200 -> 4,800 speakers, 15,600 ->
-62,400 clips), each stage in its own process, and prints per stage the wall time and the
+62,400 clips) -- or, with --task transactions, the fraud table with
+collect.transactions.accounts x scale (6,000 -> 60,000 accounts, ~170,000 -> ~1.7 million
+rows) -- each stage in its own process, and prints per stage the wall time and the
 peak resident memory (the process's maximum RSS, getrusage). Training runs `--epochs`
 epochs (the cost of an epoch is what grows with the data; the recipe's epochs multiply it).
 featurize, train and evaluate read and write the feature store one shard at a time, so
@@ -58,14 +61,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--task", choices=["keywords", "transactions"], default="keywords")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
-    base = OmegaConf.create(compose(args.overrides, conf_dir=ROOT / "conf"))
-    speakers = base.collect.keywords.speakers
+    task = [] if args.task == "keywords" else [f"task={args.task}"]
+    base = OmegaConf.create(compose([*task, *args.overrides], conf_dir=ROOT / "conf"))
+    key = "keywords.speakers" if args.task == "keywords" else "transactions.accounts"
+    size = OmegaConf.select(base.collect, key)
     rows = []
     for scale in args.scales:
         overrides = [
-            f"collect.keywords.speakers={speakers * scale}",
+            *task,
+            f"collect.{key}={size * scale}",
             f"train.max_epochs={args.epochs}",
             "train.min_steps=0",
             *args.overrides,

@@ -16,6 +16,7 @@ from mlcycle.modalities.table.evaluate import _plain
 from mlcycle.modalities.table.transactions import EPOCH, generate
 from mlcycle.models.package import load_package
 from mlcycle.monitor.labels import read_labels
+from mlcycle.monitor.store import read_log
 from tests.serve.conftest import MLCYCLE, serving
 
 WINDOW = pd.Timedelta("15D")
@@ -173,3 +174,39 @@ def test_labels_in_zeros_and_ones_and_the_cli_refuses_what_matches_nothing(switc
     assert code == 2 and "labels file not found" in output
     code, _, output = late(switched, str(path), "--window", "fortnight")
     assert code == 2 and "'fortnight' is not a duration" in output
+
+
+def test_rows_to_label_are_the_least_sure_ones(switched, tmp_path):
+    done = subprocess.run(
+        [MLCYCLE, "monitor", "export", "--sample", "20", "--out", str(tmp_path),
+         f"monitor.store={switched['store']}"],
+        cwd=switched["folder"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "to_label.csv", keep_default_na=False)
+    assert len(table) == 20 and (table["label"] == "").all()
+    assert {"request_id", "score", "predicted", "transaction_id", "amount"} <= set(table.columns)
+    log = read_log(switched["store"])
+    nearest = (log["score"] - 0.5).abs().nsmallest(20)
+    assert (table["score"] - 0.5).abs().max() == pytest.approx(nearest.max())
+
+
+def test_labelled_rows_export_as_a_table_source_collect_reads(switched, tmp_path):
+    from mlcycle.modalities.table.collect import read_user_table
+    from mlcycle.modalities.table.columns import TableSpec, typed
+
+    out = tmp_path / "feedback.csv"
+    done = subprocess.run(
+        [MLCYCLE, "monitor", "export", "--labels", str(switched["out"] / "labels.csv"),
+         "--out", str(out), f"monitor.store={switched['store']}"],
+        cwd=switched["folder"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    params = OmegaConf.load(switched["folder"] / "params.yaml")
+    spec = TableSpec.from_config(params.task.table)
+    frame, is_csv = read_user_table(out)
+    rows = typed(frame, spec, list(params.task.labels), str(out), lines=is_csv)
+    table = switched["table"].set_index("transaction_id")
+    assert len(rows) == len(table)
+    assert (rows.set_index("transaction_id")["label"] == table["label"]).all()
+    assert rows["amount"].tolist() == pytest.approx(table.loc[rows["transaction_id"], "amount"])
