@@ -78,12 +78,20 @@ def monitor(
             f"[monitor] {version}: {f['requests']} requests, missing {f['missing_fraction']}, "
             f"non-null {f['non_null_fraction']}, drift share {f['drift_share']}"
         )
+    return announce(fired, f"{out.json}, {out.html}", webhook)
+
+
+def announce(fired: list[dict[str, Any]], report: str, webhook: str | None) -> int:
+    """Print the fired alerts (and POST them to `webhook`); the exit code: 1 if one is
+    critical, 2 if the webhook failed, else 0."""
     for alert in fired:
-        print(
-            f"[monitor] {alert['severity'].upper()} {alert['alert']} ({alert['model_version']}): "
-            f"{alert['summary']}"
+        where = alert["model_version"] + (
+            f", window {alert['window']}" if "window" in alert else ""
         )
-    print(f"[monitor] {len(fired)} alert(s); report: {out.json}, {out.html}")
+        print(
+            f"[monitor] {alert['severity'].upper()} {alert['alert']} ({where}): {alert['summary']}"
+        )
+    print(f"[monitor] {len(fired)} alert(s); report: {report}")
     if webhook and fired:
         try:
             alerts.post(webhook, fired)
@@ -195,16 +203,4 @@ def labels(
         for w in [*data["windows"], {"start": "total", **data["total"]}]:
             cells = "".join(f"{'-' if w[s] is None else w[s]:>20}" for s in show)
             print(f"[monitor] {version}: {w['start']:<26}{cells}")
-    for alert in fired:
-        print(
-            f"[monitor] {alert['severity'].upper()} {alert['alert']} ({alert['model_version']}, "
-            f"window {alert['window']}): {alert['summary']}"
-        )
-    print(f"[monitor] {len(fired)} alert(s); report: {out}")
-    if webhook and fired:
-        try:
-            alerts.post(webhook, fired)
-        except httpx.HTTPError as e:
-            print(f"[monitor] error: cannot POST the alerts to {webhook}: {e}", file=sys.stderr)
-            return 2
-    return 1 if any(a["severity"] == "critical" for a in fired) else 0
+    return announce(fired, out, webhook)
