@@ -21,7 +21,7 @@ from mlcycle.modalities.table.simulate import json_value, switched
 from mlcycle.models.package import load_package
 from tests.conftest import LEARNT
 from tests.dvc_project import GIT, copy_project, sh
-from tests.serve.conftest import FAST_CANARY, MLCYCLE, serving
+from tests.serve.conftest import FAST_CANARY, MLCYCLE, PATIENT, serving
 
 pytestmark = pytest.mark.slow
 # the suite's small fraud model (~40,000 rows, 1,500 accounts): the pipeline in ~1 minute
@@ -57,7 +57,7 @@ def test_attackers_switch_monitoring_fires_labels_retrain_canary_promote(tmp_pat
     sh(project, *GIT, "commit", "-qm", "stable fraud model")
     stable = load_package(project / "models/package")
 
-    with serving(project, *FAST_CANARY, "monitor.gauges_s=1") as server:
+    with serving(project, *FAST_CANARY, *PATIENT, "monitor.gauges_s=1") as server:
         url = ["--url", server.url]
         # 1. transactions as the model knows them: its recall is not estimated to fall
         calm = mlcycle(project, "simulate", *url, "--count", "2000", "--concurrency", "8")
@@ -119,5 +119,6 @@ def test_attackers_switch_monitoring_fires_labels_retrain_canary_promote(tmp_pat
             if server.models()["rollout"]["status"] != "progressing":
                 break
         models = server.models()
-    assert models["rollout"]["status"] == "promoted", models["rollout"]["history"]
+    verdicts = [(h.get("failed"), h.get("error_rate")) for h in models["rollout"]["history"]]
+    assert models["rollout"]["status"] == "promoted", verdicts
     assert models["stable"]["version"] == candidate.version

@@ -17,7 +17,7 @@ import pytest
 from mlcycle.models.package import load_package
 from mlcycle.monitor.simulate import shift_image
 from tests.dvc_project import GIT, copy_project, sh
-from tests.serve.conftest import FAST_CANARY, MLCYCLE, serving
+from tests.serve.conftest import FAST_CANARY, MLCYCLE, PATIENT, serving
 
 pytestmark = pytest.mark.slow
 DIGITS = ["collect.digits.limit=0", "model.width=16"]  # all 1,797: a fair reference
@@ -56,7 +56,7 @@ def test_monitor_export_retrain_canary_promote(tmp_path):
     sh(project, *GIT, "commit", "-qm", "stable model")
     stable = load_package(project / "models/package")
 
-    with serving(project, *FAST_CANARY, "monitor.gauges_s=1") as server:
+    with serving(project, *FAST_CANARY, *PATIENT, "monitor.gauges_s=1") as server:
         url = ["--url", server.url]
         # 1. traffic as the model knows it: no alert
         assert mlcycle(project, "simulate", *url, "--count", "200").returncode == 0
@@ -134,5 +134,6 @@ def test_monitor_export_retrain_canary_promote(tmp_path):
             if server.models()["rollout"]["status"] != "progressing":
                 break
         models = server.models()
-    assert models["rollout"]["status"] == "promoted", models["rollout"]["history"]
+    verdicts = [(h.get("failed"), h.get("error_rate")) for h in models["rollout"]["history"]]
+    assert models["rollout"]["status"] == "promoted", verdicts
     assert models["stable"]["version"] == candidate.version
