@@ -12,11 +12,12 @@ Four servers run side by side in this run, on loopback, each in its own process:
 * HTTP floor: read the body, answer a constant: what uvicorn + FastAPI cost alone.
 
 Each is driven at 1, 8, 32 and 128 concurrent clients, the servers taking turns at each
-level; the script prints requests/s and latency p50/p95/p99 (best of --rounds runs),
-mlcycle's throughput against the faster naive server at every level, and the in-process
-floor: the package's featurizer + network on decoded inputs at its best batch size, the
-most any server could do. Load comes from `hey` where it is installed (`apt-get install
-hey`), else from a Python client. Prints figures; asserts nothing. Needs a package and its
+level; the script prints answers/s and latency p50/p95/p99 (the median of --rounds
+interleaved runs), mlcycle's throughput against the faster naive server at every level
+(the medians' ratio, and the median and range of the ratio round by round), and the
+in-process floor: the package's featurizer + network on decoded inputs at its best batch
+size, the most any server could do. Load comes from `hey` where it is installed
+(`apt-get install hey`), else from a Python client. Prints figures; asserts nothing. Needs a package and its
 validated data (`make run` first).
 """
 
@@ -154,6 +155,13 @@ async def drive(url: str, bodies: list[bytes], ctype: str, clients: int, total: 
     return len(ms) / seconds, *np.percentile(ms, [50, 95, 99]), len(refused) / total
 
 
+def median_run(results: list[tuple]) -> tuple:
+    """The run of median answers/s among a server's rounds at one level (its figures
+    together: the p99 printed beside a rate is that run's own)."""
+    ordered = sorted(results, key=lambda r: r[0])
+    return ordered[(len(ordered) - 1) // 2]
+
+
 def forward_floor(package_path: str, bodies: list[bytes], max_batch: int) -> tuple[float, int]:
     """Best inputs/s of featurizer + network alone on decoded inputs, over batch sizes up
     to `max_batch` (all cores, best of 3 rounds of 2 s each): what no server can beat."""
@@ -177,7 +185,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", default="models/package")
     parser.add_argument("--requests", type=int, default=2000, help="per concurrency level")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per level; the best counts")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved runs per level; the median counts"
+    )
     parser.add_argument(
         "overrides", nargs="*", help="for mlcycle serve, e.g. serve.batch_wait_ms=2"
     )
@@ -251,17 +261,21 @@ def main() -> None:
         def run(url, clients, total):
             return asyncio.run(drive(url, bodies, ctype, clients, total))
 
-    results = {}
+    runs: dict[tuple[str, int], list] = {}
     try:
         for clients in CONCURRENCY:
-            for name, url in urls.items():  # taking turns: both see the same machine
-                run(url, clients, min(200, args.requests))  # warm-up
-                # the best of `rounds` (timeit's convention: the least disturbed run)
-                rate, p50, p95, p99, refused = max(
-                    (run(url, clients, args.requests) for _ in range(args.rounds)),
-                    key=lambda r: r[0],
-                )
-                results[name, clients] = rate, p99
+            names = list(urls)
+            for name in names:
+                run(urls[name], clients, min(200, args.requests))  # warm-up
+            # Rounds interleaved: each round runs every server once, the order turning
+            # round by round, so a disturbance of the shared VM (a neighbour, a scoring
+            # job) lands on one round of every server instead of all runs of one.
+            for r in range(args.rounds):
+                for name in names[r % len(names) :] + names[: r % len(names)]:
+                    got = run(urls[name], clients, args.requests)
+                    runs.setdefault((name, clients), []).append(got)
+            for name in names:
+                rate, p50, p95, p99, refused = median_run(runs[name, clients])
                 print(
                     f"{name:<22}{clients:>8}{rate:>10.0f}{p50:>10.1f}{p95:>10.1f}{p99:>10.1f}"
                     f"{refused:>9.0%}"
@@ -271,20 +285,28 @@ def main() -> None:
             proc.terminate()
             proc.wait()
     print()
+    results = {}
     for clients in CONCURRENCY:
-        ours = results[OURS, clients]
-        naive = max((ASYNC, THREADS), key=lambda name: results[name, clients][0])
-        rate, p99 = results[naive, clients]
+        ours = median_run(runs[OURS, clients])
+        naive = max((ASYNC, THREADS), key=lambda name: median_run(runs[name, clients])[0])
+        other = median_run(runs[naive, clients])
+        # the ratio in each round, against the faster naive server of that round
+        ratios = sorted(
+            o[0] / max(a[0], t[0])
+            for o, a, t in zip(runs[OURS, clients], runs[ASYNC, clients], runs[THREADS, clients])
+        )
+        results[clients] = ours[0]
         print(
-            f"{clients:>3} clients: mlcycle serve {ours[0]:.0f} req/s = "
-            f"{ours[0] / rate:.2f}x the faster naive server ({naive}, {rate:.0f}); "
-            f"p99 {ours[1]:.1f} vs {p99:.1f} ms; the HTTP floor {results[FLOOR, clients][0]:.0f}"
+            f"{clients:>3} clients: mlcycle serve {ours[0]:.0f} answers/s = "
+            f"{ours[0] / other[0]:.2f}x the faster naive server ({naive}, {other[0]:.0f}); "
+            f"per round {float(np.median(ratios)):.2f}x median, {ratios[0]:.2f}-{ratios[-1]:.2f}x; "
+            f"p99 {ours[3]:.1f} vs {other[3]:.1f} ms; "
+            f"the HTTP floor {median_run(runs[FLOOR, clients])[0]:.0f}"
         )
     floor, batch = forward_floor(args.package, bodies, params.serve.max_batch_size)
     print(
         f"floor: featurizer + network alone on decoded inputs: {floor:.0f} inputs/s (best at "
-        f"batches of {batch}); mlcycle serve at 32 clients reaches "
-        f"{results[OURS, 32][0] / floor:.0%} of it"
+        f"batches of {batch}); mlcycle serve at 32 clients reaches {results[32] / floor:.0%} of it"
     )
 
 

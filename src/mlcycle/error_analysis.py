@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-DEFAULT_SLICES = {"audio": ["accent", "variant_family", "snr_bucket"], "image": ["size", "mode"]}
-
 
 def add_derived_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """Columns worth slicing on that the manifest holds only implicitly."""
@@ -118,16 +116,16 @@ class ErrorAnalysis:
 def analyse(
     results: pd.DataFrame,
     manifest: pd.DataFrame,
-    modality: str,
-    extra_slices: list[str],
+    slices: list[str],
     min_slice_count: int,
 ) -> ErrorAnalysis:
     """Slices and calibration of `results` (path, label, predicted, confidence, correct),
-    sliced by the validated `manifest`'s metadata: the modality's own columns + `extra_slices`."""
+    sliced by the validated `manifest`'s metadata: `slices` (the modality's own columns
+    and evaluate.slices)."""
     frame = add_derived_columns(
         results.merge(manifest.drop(columns=["label"]), on="path", how="left")
     )
-    table = slice_accuracy(frame, DEFAULT_SLICES[modality] + list(extra_slices), min_slice_count)
+    table = slice_accuracy(frame, list(slices), min_slice_count)
     ece, reliability = calibration(frame["confidence"].to_numpy(), frame["correct"].to_numpy())
     worst = table.iloc[0] if len(table) else None
     return ErrorAnalysis(

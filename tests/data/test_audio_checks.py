@@ -5,7 +5,7 @@ from omegaconf import OmegaConf
 from mlcycle.data.audio_checks import check_audio
 from mlcycle.data.audio_io import write_wav
 from mlcycle.data.checks import Invalid
-from mlcycle.data.defects import AUDIO_DEFECTS, inject_audio_defect
+from mlcycle.modalities.audio.defects import AUDIO_DEFECTS, inject_audio_defect
 from tests.conftest import DEFECT_REASONS, task_params
 
 CHECKS = task_params().validate.audio

@@ -6,7 +6,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from mlcycle.data.checks import Invalid
-from mlcycle.data.defects import IMAGE_DEFECTS, inject_image_defect
+from mlcycle.modalities.image.defects import IMAGE_DEFECTS, inject_image_defect
 from mlcycle.data.image_checks import check_image
 from tests.conftest import IMAGE_DEFECT_REASONS, task_params
 

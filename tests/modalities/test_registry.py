@@ -75,3 +75,24 @@ def test_no_core_module_names_the_table_modality():
         if "modalities" not in path.parts and re.search(r"[\"']table[\"']", path.read_text())
     ]
     assert named == []
+
+
+# a modality's name compared with, or used as a key: `== "audio"`, `["image"]`, `"audio": `
+BRANCH = re.compile(
+    r"""(==|!=)\s*["'](audio|image|table)["']|["'](audio|image|table)["']\s*(==|!=|:(?!\w))"""
+    r"""|\[\s*["'](audio|image|table)["']\s*\]"""
+)
+
+
+def test_no_core_module_branches_on_any_modality():
+    """The stages, the server and the monitor ask a modality's parts for its specifics
+    (checks, defects, statistics, shifts, decoders, slices, baselines' features): outside
+    mlcycle/modalities/, no module compares a modality's name or looks one up in a table."""
+    branching = [
+        f"{path.relative_to(SRC)}:{n}: {line.strip()}"
+        for path in SRC.rglob("*.py")
+        if "modalities" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if BRANCH.search(line)
+    ]
+    assert branching == []

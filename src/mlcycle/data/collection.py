@@ -15,23 +15,23 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from mlcycle.atomic import write_csv_atomic
-from mlcycle.data.defects import choose_defects, defect_kinds, inject_defect
+from mlcycle.data.defects import Defects, choose_defects
 from mlcycle.data.sources import SOURCES, check_sources
 from mlcycle.data.tables import RAW_MANIFEST, RawManifest
 
 log = logging.getLogger("mlcycle")
 
 
-def inject_defects(manifest: pd.DataFrame, params: DictConfig, root: Path) -> int:
-    """Spoil collect.defect_fraction of the built-in rows, as real collections are spoilt."""
-    modality = params.task.modality
+def inject_defects(manifest: pd.DataFrame, params: DictConfig, root: Path, defects: Defects) -> int:
+    """Spoil collect.defect_fraction of the built-in rows, as real collections are spoilt,
+    with the modality's `defects`."""
     built_in = [name for name, source in SOURCES.items() if source.built_in]
     rows = manifest.index[manifest["source"].isin(built_in)]
     rng = np.random.default_rng([params.seed, 99])
-    chosen = choose_defects(len(rows), params.collect.defect_fraction, defect_kinds(modality), rng)
+    chosen = choose_defects(len(rows), params.collect.defect_fraction, defects.kinds, rng)
     for i, kind in chosen.items():
         row = rows[i]
-        inject_defect(root / manifest.at[row, "path"], kind, modality, rng)
+        defects.inject(root / manifest.at[row, "path"], kind, rng)
         manifest.at[row, "defect"] = kind
     return len(chosen)
 
@@ -94,8 +94,9 @@ def apply_corrections(
     return manifest.drop(index=dropped).reset_index(drop=True), int(relabelled), len(dropped)
 
 
-def build_collection(params: DictConfig, out: Path) -> tuple[pd.DataFrame, int]:
-    """Collect collect.sources into `out` (replaced whole); returns (manifest, defects).
+def build_collection(params: DictConfig, out: Path, defects: Defects) -> tuple[pd.DataFrame, int]:
+    """Collect collect.sources into `out` (replaced whole), `defects` injected; returns
+    (manifest, the number of defects).
 
     SourceError (a ValueError) names a bad source, folder, file or label.
     """
@@ -107,7 +108,7 @@ def build_collection(params: DictConfig, out: Path) -> tuple[pd.DataFrame, int]:
         frames = [SOURCES[name].collect(params, staging) for name in params.collect.sources]
         manifest = pd.concat(frames, ignore_index=True)
         manifest["defect"] = ""
-        spoilt = inject_defects(manifest, params, staging)
+        spoilt = inject_defects(manifest, params, staging, defects)
         flipped = flip_labels(manifest, params)
         manifest, relabelled, dropped = apply_corrections(
             manifest,

@@ -13,16 +13,6 @@ import pandas as pd
 
 from mlcycle.atomic import write_csv_atomic, write_text_atomic
 
-# The distributions worth seeing, per modality: column -> (title, unit).
-DISTRIBUTIONS = {
-    "audio": {
-        "duration_s": "duration (s)",
-        "rms_dbfs": "loudness (dBFS)",
-        "snr_db": "signal-to-noise ratio (dB)",
-    },
-    "image": {"width": "width (px)", "height": "height (px)", "brightness": "brightness (0-255)"},
-}
-
 
 def histogram(values: pd.Series, bins: int = 20) -> pd.DataFrame:
     values = pd.to_numeric(values, errors="coerce").dropna()
@@ -47,9 +37,15 @@ def rejected_section(rejected: pd.DataFrame, what: str, name, examples: int) -> 
 
 
 def write_report(
-    out: Path, valid: pd.DataFrame, rejected: pd.DataFrame, modality: str, examples: int = 3
+    out: Path,
+    valid: pd.DataFrame,
+    rejected: pd.DataFrame,
+    distributions: dict[str, str],
+    examples: int = 3,
 ) -> list[Path]:
-    """Write the report files under `out`; returns their paths."""
+    """Write the report files under `out`, with a histogram of each of `distributions`
+    (column -> its title and unit: the modality's, named by its validate part); returns
+    their paths."""
     written = []
 
     def save(name: str, frame: pd.DataFrame) -> None:
@@ -59,7 +55,7 @@ def write_report(
     balance = valid.groupby(["split", "label"]).size().rename("count").reset_index()
     balance["class"] = balance["label"] + " (" + balance["split"] + ")"
     save("class_balance.csv", balance[["class", "split", "label", "count"]])
-    for column in DISTRIBUTIONS[modality]:
+    for column in distributions:
         if column in valid.columns:
             save(f"hist/{column}.csv", histogram(valid[column]))
     reasons = rejected.groupby("reason").size().rename("count").reset_index()
@@ -76,7 +72,7 @@ def write_report(
     for split, rows in valid.groupby("split"):
         lines.append(f"| {split} | {len(rows)} | {rows['label'].nunique()} |")
     lines += ["", "## Distributions", ""]
-    for column, title in DISTRIBUTIONS[modality].items():
+    for column, title in distributions.items():
         if column in valid.columns:
             v = pd.to_numeric(valid[column], errors="coerce")
             lines.append(

@@ -6,26 +6,33 @@ rejected rows (with a reason and a detail).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import DictConfig
 
-from mlcycle.data.audio_checks import AudioFacts, check_audio
 from mlcycle.data.checks import Invalid
-from mlcycle.data.image_checks import ImageFacts, check_image
 from mlcycle.data.splits import HELD_OUT, SPLITS, split_of
 from mlcycle.data.tables import Rejected, ValidatedManifest
 from mlcycle.progress import progress
 
-# modality -> (per-file check, the facts it measures); its limits are validate.<modality>
-CHECKERS = {"audio": (check_audio, AudioFacts), "image": (check_image, ImageFacts)}
 REJECTED_COLUMNS = ["path", "label", "reason", "detail"]
 
 
 class ValidationError(ValueError):
     """The collection as a whole cannot be trained on; the message says why."""
+
+
+@dataclass(frozen=True)
+class Checker:
+    """A file modality's check (its validate part names it): `check(path, limits, row)`
+    returns the file's facts (a dataclass of `facts`) or raises Invalid; its limits are
+    validate.<modality>."""
+
+    check: Callable[[Path, DictConfig, dict], object]
+    facts: type
 
 
 @dataclass
@@ -39,10 +46,12 @@ def rejection(row: dict, reason: str, detail: str) -> dict:
     return {"path": row["path"], "label": row["label"], "reason": reason, "detail": detail}
 
 
-def check_files(raw: pd.DataFrame, root: Path, task: DictConfig, checks: DictConfig):
-    """Check each row's file with the task's checker; returns (valid rows, rejected rows)."""
+def check_files(
+    raw: pd.DataFrame, root: Path, task: DictConfig, checks: DictConfig, check: Callable
+):
+    """Check each row's file with the modality's `check`; returns (valid rows, rejected
+    rows)."""
     labels = set(task.labels)
-    check = CHECKERS[task.modality][0]
     valid, rejected = [], []
     with progress(len(raw), "checking", "file") as bar:
         for row in raw.to_dict("records"):
@@ -120,20 +129,17 @@ def split_metrics(
 
 
 def validate_collection(
-    raw: pd.DataFrame, root: Path, task: DictConfig, cfg: DictConfig
+    raw: pd.DataFrame, root: Path, task: DictConfig, cfg: DictConfig, checker: Checker
 ) -> Validation:
-    """Check, deduplicate and split the collection in `root` (raw: its manifest).
+    """Check (with the modality's `checker`), deduplicate and split the collection in
+    `root` (raw: its manifest).
 
     `cfg` is the validate section; paths in the result are `root`/path, ready to read.
     """
-    if task.modality not in CHECKERS:
-        raise ValidationError(
-            f"unknown task.modality {task.modality!r}; choose from {sorted(CHECKERS)}"
-        )
     if len(set(task.labels)) != len(task.labels):
         raise ValidationError(f"task.labels has duplicates: {list(task.labels)}")
-    valid_rows, rejected_rows = check_files(raw, root, task, cfg[task.modality])
-    facts = [f.name for f in fields(CHECKERS[task.modality][1])]
+    valid_rows, rejected_rows = check_files(raw, root, task, cfg[task.modality], checker.check)
+    facts = [f.name for f in fields(checker.facts)]
     columns = list(raw.columns) + [c for c in facts if c not in raw.columns]
     valid, duplicates = drop_duplicates(pd.DataFrame(valid_rows, columns=columns))
     held_out = held_out_rows(valid)

@@ -25,6 +25,11 @@ class Serving:
         """The body decoded for the package's featurizer; BadInput if it cannot be."""
         raise NotImplementedError
 
+    def looks_like(self, data: bytes) -> bool:
+        """Whether the leading bytes name this modality's files for certain (a body sent
+        to another modality's model is then refused as wrong_modality)."""
+        return False
+
     def off_loop(self, data: bytes) -> bool:
         """Whether decoding `data` should leave the event loop (a thread)."""
         return False

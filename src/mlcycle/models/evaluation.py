@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -138,14 +138,16 @@ def intervals(
     }
 
 
-def pooled(batches: Iterable[torch.Tensor], modality: str) -> np.ndarray:
-    """Simple fixed features for the classical baseline, batch by batch: per-mel-bin mean
-    and deviation over time for audio (2 x n_mels), the pixels themselves for images."""
-    if modality == "audio":
-        parts = [torch.cat([x.mean(dim=-1), x.std(dim=-1)], dim=-1).flatten(1) for x in batches]
-    else:
-        parts = [x.flatten(1) for x in batches]
+def pooled_over_time(batches: Iterable[torch.Tensor]) -> np.ndarray:
+    """Simple fixed features for the classical baseline, batch by batch: the mean and
+    deviation of every row over the last axis, time (2 x n_mels for log-mel spectrograms)."""
+    parts = [torch.cat([x.mean(dim=-1), x.std(dim=-1)], dim=-1).flatten(1) for x in batches]
     return torch.cat(parts).numpy()
+
+
+def flattened(batches: Iterable[torch.Tensor]) -> np.ndarray:
+    """The inputs themselves as the classical baseline's features (pixels of images)."""
+    return torch.cat([x.flatten(1) for x in batches]).numpy()
 
 
 def baselines(
@@ -154,10 +156,11 @@ def baselines(
     test_x: Iterable[torch.Tensor],
     test_y: np.ndarray,
     labels: list[str],
-    modality: str,
+    pool: Callable[[Iterable[torch.Tensor]], np.ndarray],
 ) -> dict[str, dict[str, float]]:
     """What the model must beat, on the same test split: always the most frequent training
-    class, and a logistic regression on pooled features (scikit-learn)."""
+    class, and a logistic regression on features `pool`ed from the batches (the modality
+    chooses how: pooled_over_time, flattened) (scikit-learn)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -165,8 +168,8 @@ def baselines(
     y = train_y.numpy()
     majority = np.full_like(test_y, np.bincount(y, minlength=len(labels)).argmax())
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    classifier.fit(pooled(train_x, modality), y)
-    logistic = classifier.predict(pooled(test_x, modality))
+    classifier.fit(pool(train_x), y)
+    logistic = classifier.predict(pool(test_x))
     idx = list(range(len(labels)))
     return {
         name: {

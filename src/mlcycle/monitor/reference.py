@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from mlcycle.features.featurizer import Featurizer
-from mlcycle.monitor.stats import input_stats
+from mlcycle.monitor.stats import InputStats
 
 FILE = "reference.json"
 MAX_INPUTS = 2000  # training files (or table rows) whose statistics are kept (a seeded sample)
@@ -24,14 +24,16 @@ def reference_profile(
     train_paths: list[str],
     featurizer: Featurizer,
     modality: str,
+    stats: InputStats,
     val_probs: torch.Tensor,
     labels: list[str],
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Statistics of (a sample of) the training inputs and of the validation predictions."""
+    """The modality's `stats` of (a sample of) the training inputs, and statistics of the
+    validation predictions."""
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(train_paths), min(MAX_INPUTS, len(train_paths)), False))
-    rows = [input_stats(featurizer.decode(train_paths[i]), modality) for i in chosen]
+    rows = [stats.of(featurizer.decode(train_paths[i])) for i in chosen]
     inputs = {key: [row[key] for row in rows] for key in rows[0]}
     return {
         "modality": modality,

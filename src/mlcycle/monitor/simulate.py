@@ -1,8 +1,9 @@
 """`mlcycle simulate`: replay held-out data against a running server, optionally shifted.
 
-Shifts (any combination, `name:value`): audio `noise:<SNR dB>` (white noise), `gain:<dB>`,
+Shifts (any combination, `name:value`), each file modality naming its own (its monitoring
+part: a Shifts of this module): audio `noise:<SNR dB>` (white noise), `gain:<dB>`,
 `pitch:<factor>` (played faster and higher, another voice); images `dark:<factor>`
-(brightness times factor), `rotate:<degrees>`; either `empty:<share>` (empty bodies) and
+(brightness times factor), `rotate:<degrees>`; any file `empty:<share>` (empty bodies) and
 `damaged:<share>` (bodies cut short). Bounded in count and seconds; loopback only. Table
 rows: mlcycle.modalities.table.simulate (it replays through `replay` here).
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 import httpx
@@ -25,14 +28,21 @@ from PIL import Image
 from mlcycle.data.audio_io import read_audio
 from mlcycle.features.audio import resample
 
-AUDIO_SHIFTS, IMAGE_SHIFTS = {"noise", "gain", "pitch"}, {"dark", "rotate"}
 BODY_SHIFTS = {"empty", "damaged"}
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def parse_shifts(specs: list[str], modality: str) -> dict[str, float]:
+class Shifts(NamedTuple):
+    """A file modality's own shifts: their names, and `apply(data, shifts, rng)` -> the
+    shifted file's bytes."""
+
+    names: frozenset[str]
+    apply: Callable[[bytes, dict[str, float], np.random.Generator], bytes]
+
+
+def parse_shifts(specs: list[str], own: Shifts, modality: str) -> dict[str, float]:
     """['noise:10', 'empty:0.2'] -> {'noise': 10.0, 'empty': 0.2}; ValueError naming a bad one."""
-    allowed = (AUDIO_SHIFTS if modality == "audio" else IMAGE_SHIFTS) | BODY_SHIFTS
+    allowed = set(own.names) | BODY_SHIFTS
     shifts = {}
     for spec in specs:
         name, _, value = spec.partition(":")
@@ -61,7 +71,7 @@ def shift_audio(data: bytes, shifts: dict[str, float], rng: np.random.Generator)
     return buffer.getvalue()
 
 
-def shift_image(data: bytes, shifts: dict[str, float]) -> bytes:
+def shift_image(data: bytes, shifts: dict[str, float], rng: Any = None) -> bytes:
     image = Image.open(io.BytesIO(data)).convert("RGB")
     if "dark" in shifts:
         image = Image.fromarray((np.asarray(image) * shifts["dark"]).clip(0, 255).astype(np.uint8))
@@ -72,14 +82,16 @@ def shift_image(data: bytes, shifts: dict[str, float]) -> bytes:
     return buffer.getvalue()
 
 
-def body(path: Path, modality: str, shifts: dict[str, float], rng: np.random.Generator) -> bytes:
+AUDIO_SHIFTS = Shifts(frozenset({"noise", "gain", "pitch"}), shift_audio)
+IMAGE_SHIFTS = Shifts(frozenset({"dark", "rotate"}), shift_image)
+
+
+def body(path: Path, own: Shifts, shifts: dict[str, float], rng: np.random.Generator) -> bytes:
     data = path.read_bytes()
     if rng.random() < shifts.get("empty", 0.0):
         return b""
-    if modality == "audio" and shifts.keys() & AUDIO_SHIFTS:
-        data = shift_audio(data, shifts, rng)
-    if modality == "image" and shifts.keys() & IMAGE_SHIFTS:
-        data = shift_image(data, shifts)
+    if shifts.keys() & own.names:
+        data = own.apply(data, shifts, rng)
     if rng.random() < shifts.get("damaged", 0.0):
         data = data[: max(1, len(data) // 3)]
     return data
@@ -132,15 +144,17 @@ def simulate(
     url: str,
     manifest: Path,
     split: str,
-    modality: str,
+    own: Shifts,
+    mime: str,
     count: int,
     concurrency: int,
     seconds: float,
     shifts: dict[str, float],
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Send `count` requests (at most `seconds`) built from the split's files; one row per
-    answered request: request_id, true_label, status, predicted, error."""
+    """Send `count` requests (at most `seconds`) built from the split's files, shifted by
+    the modality's `own` shifts and sent as `mime`; one row per answered request:
+    request_id, true_label, status, predicted, error."""
     loopback(url)
     table = pd.read_csv(manifest, dtype=str)
     rows = table[table["split"] == split]
@@ -152,8 +166,6 @@ def simulate(
     rounds = -(-count // len(rows))
     picks = np.concatenate([rng.permutation(len(rows)) for _ in range(rounds)])[:count]
     items = [
-        (rows["label"].iloc[i], body(Path(rows["path"].iloc[i]), modality, shifts, rng))
-        for i in picks
+        (rows["label"].iloc[i], body(Path(rows["path"].iloc[i]), own, shifts, rng)) for i in picks
     ]
-    mime = "audio/wav" if modality == "audio" else "image/png"
     return pd.DataFrame(asyncio.run(replay(url, items, mime, concurrency, seconds)))

@@ -1,8 +1,11 @@
 """Input statistics of one audio clip or image: what the server logs for every request
-and what the reference profile holds for the training split (the same code for both)."""
+and what the reference profile holds for the training split (the same code for both).
+Each file modality names its own as an InputStats (mlcycle.modalities.<name>.stats)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,13 +15,23 @@ FRAME = 400  # samples per frame for the silent fraction (25 ms at 16 kHz)
 CLIPPED = 0.999  # |sample| at or above this is clipped
 TOGETHER = 32  # clips per computation in audio_stats_many (more spill out of cache)
 
-# The statistics per modality: numeric ones are compared with KS / Wasserstein / PSI,
-# categorical ones with chi-square / Jensen-Shannon.
-NUMERIC = {
-    "audio": ["duration_s", "rms_dbfs", "clipped_fraction", "silent_fraction"],
-    "image": ["width", "height", "brightness", "contrast"],
-}
-CATEGORICAL = {"audio": ["sample_rate", "channels"], "image": ["mode"]}
+
+@dataclass(frozen=True)
+class InputStats:
+    """A file modality's input statistics: `of(decoded)` (a featurizer's decode's output)
+    -> {name: value}; `many(decoded list)`, the same figures computed together, where
+    the modality has a faster way; `nbytes(decoded)`, what one holds in memory until its
+    log row is written. Numeric ones are compared with KS / Wasserstein / PSI,
+    categorical ones with chi-square / Jensen-Shannon."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    of: Callable[[Any], dict[str, Any]]
+    nbytes: Callable[[Any], int]
+    many: Callable[[list[Any]], list[dict[str, Any]]] | None = None
+
+
+# every statistic the prediction log has a column for (any file modality's)
 COLUMNS = sorted(
     {
         "duration_s",
@@ -126,11 +139,3 @@ def image_stats(image: Any) -> dict[str, Any]:
         "brightness": round(float(gray.mean()), 2),
         "contrast": round(float(gray.std()), 2),
     }
-
-
-def input_stats(decoded: Any, modality: str) -> dict[str, Any]:
-    """The statistics of what a featurizer's decode returned."""
-    if modality == "audio":
-        samples, rate = decoded
-        return audio_stats(samples, rate)
-    return image_stats(decoded)

@@ -26,6 +26,18 @@ AUDIO_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"ID3", b"FORM")
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 
 
+def is_webp(data: bytes) -> bool:
+    return data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+
+
+def looks_like_audio(data: bytes) -> bool:
+    return data.startswith(AUDIO_MAGIC) and not is_webp(data)
+
+
+def looks_like_image(data: bytes) -> bool:
+    return data.startswith(IMAGE_MAGIC) or is_webp(data)
+
+
 class BadInput(ValueError):
     """A request the model cannot answer; `status` is its HTTP code, `reason` a short code."""
 
@@ -55,18 +67,19 @@ def check_content_type(content_type: str | None, modality: str) -> None:
 
 
 def looks_like(data: bytes) -> str | None:
-    """'audio' or 'image' when the leading bytes say so, else None."""
-    if data.startswith(IMAGE_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-        return "image"
-    if data.startswith(AUDIO_MAGIC):
-        return "audio"
+    """The registered modality whose files the leading bytes name for certain, else None."""
+    for name in modalities.REGISTRY:
+        if modalities.modality(name, "serving").looks_like(data):
+            return name
     return None
 
 
 def decode(data: bytes, modality: str, limits: Any, max_pixels: int | None = None) -> Any:
-    """The decoded input for the featurizer: ((channels, samples), rate) or a PIL image."""
+    """The decoded input for the featurizer of a file `modality` (its serving part's
+    decode_file: ((channels, samples), rate) for audio, a PIL image for images), or
+    BadInput: empty, another modality's bytes, or what the part refuses."""
     if not data:
-        raise BadInput(400, "empty", "the request body is empty: send an audio or image file")
+        raise BadInput(400, "empty", f"the request body is empty: send a {modality} file")
     sniffed = looks_like(data)
     if sniffed is not None and sniffed != modality:
         raise BadInput(
@@ -74,7 +87,7 @@ def decode(data: bytes, modality: str, limits: Any, max_pixels: int | None = Non
             "wrong_modality",
             f"the body is {sniffed} but this model takes {modality}",
         )
-    return decode_audio(data, limits) if modality == "audio" else decode_image(data, max_pixels)
+    return modalities.modality(modality, "serving").decode_file(data, limits, max_pixels)
 
 
 class Rows(list):

@@ -9,7 +9,7 @@ from typing import Any
 
 from mlcycle.monitor import outages
 from mlcycle.monitor.kept_inputs import KeptInputs
-from mlcycle.monitor.stats import audio_stats_many, input_stats
+from mlcycle.monitor.stats import InputStats
 from mlcycle.monitor.store import LogWriter, StoreError
 
 log = logging.getLogger("mlcycle.serve")
@@ -36,44 +36,40 @@ class LazyStats:
     """An input's statistics (mlcycle.monitor.stats), computed when the log's thread
     writes the row rather than on the request path; computed once for all its rows."""
 
-    def __init__(self, decoded: Any, modality: str) -> None:
-        self.decoded, self.modality, self.value = decoded, modality, None
+    def __init__(self, decoded: Any, stats: InputStats) -> None:
+        self.decoded, self.stats, self.value = decoded, stats, None
 
     @property
     def nbytes(self) -> int:
         """What it holds in memory until its row is written."""
-        if self.value is not None:
-            return 0
-        if self.modality == "audio":
-            return self.decoded[0].nbytes
-        return self.decoded.width * self.decoded.height * len(self.decoded.getbands())
+        return 0 if self.value is not None else self.stats.nbytes(self.decoded)
 
     def __call__(self) -> dict[str, Any]:
         if self.value is None:
-            self.value = input_stats(self.decoded, self.modality)
+            self.value = self.stats.of(self.decoded)
             self.decoded = None
         return self.value
 
     @staticmethod
     def compute_all(items: list[Any]) -> None:
-        """Compute the audio statistics among `items` (a batch of rows' stats) together
-        (audio_stats_many: the same figures, far fewer GIL-holding calls); what fails
-        here is left to each row's own call, which logs it."""
-        todo = list(
-            {
-                id(x): x
-                for x in items
-                if isinstance(x, LazyStats) and x.value is None and x.modality == "audio"
-            }.values()
-        )
-        if len(todo) < 2:
-            return
-        try:
-            values = audio_stats_many([x.decoded for x in todo])
-        except Exception:
-            return
-        for x, value in zip(todo, values):
-            x.value, x.decoded = value, None
+        """Compute the statistics among `items` (a batch of rows' stats) together where
+        their modality can (InputStats.many, e.g. audio_stats_many: the same figures, far
+        fewer GIL-holding calls); what fails here is left to each row's own call, which
+        logs it."""
+        groups: dict[int, dict[int, LazyStats]] = {}
+        for x in items:
+            if isinstance(x, LazyStats) and x.value is None and x.stats.many is not None:
+                groups.setdefault(id(x.stats), {})[id(x)] = x
+        for group in groups.values():
+            todo = list(group.values())
+            if len(todo) < 2:
+                continue
+            try:
+                values = todo[0].stats.many([x.decoded for x in todo])
+            except Exception:
+                continue
+            for x, value in zip(todo, values):
+                x.value, x.decoded = value, None
 
 
 class NullRecorder:

@@ -1,5 +1,8 @@
-"""collect for audio: the files' (mlcycle.modalities.files.collect)."""
+"""collect for audio: the files' (mlcycle.modalities.files.collect), with audio's defects
+(empty, truncated, silent, clipped, wrong rate, stereo)."""
 
-from mlcycle.modalities.files.collect import collect as PART
+from mlcycle.data.defects import Defects
+from mlcycle.modalities.audio.defects import AUDIO_DEFECTS, inject_audio_defect
+from mlcycle.modalities.files.collect import FileCollect
 
-__all__ = ["PART"]
+PART = FileCollect(Defects(AUDIO_DEFECTS, inject_audio_defect))

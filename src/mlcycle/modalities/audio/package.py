@@ -1,5 +1,7 @@
-"""package for audio: the files' (mlcycle.modalities.files.package)."""
+"""package for audio: the files' reference profile (mlcycle.modalities.files.package) of
+the clips' statistics (mlcycle.modalities.audio.stats)."""
 
-from mlcycle.modalities.files.package import reference as PART
+from mlcycle.modalities.audio.stats import STATS
+from mlcycle.modalities.files.package import FileReference
 
-__all__ = ["PART"]
+PART = FileReference(STATS)

@@ -1,5 +1,15 @@
-"""Serving audio: the clip's bytes in the body (or multipart field 'file')."""
+"""Serving audio: the clip's bytes in the body (or multipart field 'file'), refused from
+its header where its rate, length or decoded size is out of bounds."""
 
+from mlcycle.modalities.audio.stats import STATS
 from mlcycle.modalities.files.serving import FileServing
+from mlcycle.serve.inputs import decode_audio, looks_like_audio
 
-PART = FileServing("audio", ("audio/",), "audio/wav, audio/flac, audio/ogg")
+PART = FileServing(
+    "audio",
+    ("audio/",),
+    "audio/wav, audio/flac, audio/ogg",
+    lambda data, limits, max_pixels: decode_audio(data, limits),
+    looks_like_audio,
+    STATS,
+)

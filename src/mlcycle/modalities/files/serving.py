@@ -1,12 +1,15 @@
 """Serving the modalities whose inputs are files: the body is the file's bytes (or a
-multipart field 'file'), decoded with the limits of mlcycle.serve.inputs; the log records
-the input's statistics (mlcycle.monitor.stats), computed by the log's thread."""
+multipart field 'file'), decoded with the limits of mlcycle.serve.inputs by the modality's
+own decoder; the log records the input's statistics (the modality's InputStats), computed
+by the log's thread."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlcycle.modalities.base import Serving
+from mlcycle.monitor.stats import InputStats
 
 # Bodies up to this size are decoded on the event loop (a 1 s WAV in ~0.1 ms: less than
 # handing it to a thread costs); larger ones in a worker thread, not to stall the loop.
@@ -14,8 +17,19 @@ INLINE_DECODE_BYTES = 256_000
 
 
 class FileServing(Serving):
-    def __init__(self, name: str, content_types: tuple[str, ...], content_help: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        content_types: tuple[str, ...],
+        content_help: str,
+        decode_file: Callable[[bytes, Any, int | None], Any],
+        looks_like: Callable[[bytes], bool],
+        stats: InputStats,
+    ) -> None:
+        """`decode_file(data, limits, max_pixels)`: the featurizer's input, or BadInput;
+        `looks_like(data)`: whether the leading bytes are certainly this modality's."""
         self.name, self.content_types, self.content_help = name, content_types, content_help
+        self.decode_file, self.looks_like, self.stats = decode_file, looks_like, stats
 
     def decode(self, data: bytes, package: Any, serve: Any) -> Any:
         from mlcycle.serve.inputs import decode
@@ -29,4 +43,4 @@ class FileServing(Serving):
     def log_stats(self, decoded: Any) -> Any:
         from mlcycle.serve.recorder import LazyStats
 
-        return LazyStats(decoded, self.name)
+        return LazyStats(decoded, self.stats)

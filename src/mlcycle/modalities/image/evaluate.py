@@ -1,5 +1,7 @@
-"""evaluate for image: the files' (mlcycle.modalities.files.evaluate)."""
+"""evaluate for images: the files' (mlcycle.modalities.files.evaluate), sliced by size and
+mode; the baseline on the pixels themselves."""
 
-from mlcycle.modalities.files.evaluate import evaluate as PART
+from mlcycle.modalities.files.evaluate import FileEvaluate
+from mlcycle.models.evaluation import flattened
 
-__all__ = ["PART"]
+PART = FileEvaluate(["size", "mode"], flattened)

@@ -1,5 +1,7 @@
-"""package for image: the files' (mlcycle.modalities.files.package)."""
+"""package for image: the files' reference profile (mlcycle.modalities.files.package) of
+the images' statistics (mlcycle.modalities.image.stats)."""
 
-from mlcycle.modalities.files.package import reference as PART
+from mlcycle.modalities.files.package import FileReference
+from mlcycle.modalities.image.stats import STATS
 
-__all__ = ["PART"]
+PART = FileReference(STATS)

@@ -1,5 +1,15 @@
-"""Serving images: the image's bytes in the body (or multipart field 'file')."""
+"""Serving images: the image's bytes in the body (or multipart field 'file'), refused
+beyond the package's pixel budget before it is decoded."""
 
 from mlcycle.modalities.files.serving import FileServing
+from mlcycle.modalities.image.stats import STATS
+from mlcycle.serve.inputs import decode_image, looks_like_image
 
-PART = FileServing("image", ("image/",), "image/png, image/jpeg")
+PART = FileServing(
+    "image",
+    ("image/",),
+    "image/png, image/jpeg",
+    lambda data, limits, max_pixels: decode_image(data, max_pixels),
+    looks_like_image,
+    STATS,
+)

@@ -1,5 +1,11 @@
-"""validate for image: the files' (mlcycle.modalities.files.validate)."""
+"""validate for images: the files' (mlcycle.modalities.files.validate), each image checked
+for decoding, size and mode."""
 
-from mlcycle.modalities.files.validate import validate as PART
+from mlcycle.data.image_checks import ImageFacts, check_image
+from mlcycle.data.validation import Checker
+from mlcycle.modalities.files.validate import FileValidate
 
-__all__ = ["PART"]
+PART = FileValidate(
+    Checker(check_image, ImageFacts),
+    {"width": "width (px)", "height": "height (px)", "brightness": "brightness (0-255)"},
+)
