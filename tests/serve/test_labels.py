@@ -204,8 +204,8 @@ def test_labelled_rows_export_as_a_table_source_collect_reads(switched, tmp_path
     assert done.returncode == 0, done.stderr
     params = OmegaConf.load(switched["folder"] / "params.yaml")
     spec = TableSpec.from_config(params.task.table)
-    frame, is_csv = read_user_table(out)
-    rows = typed(frame, spec, list(params.task.labels), str(out), lines=is_csv)
+    parts, is_csv = read_user_table(out)
+    rows = typed(pd.concat(parts), spec, list(params.task.labels), str(out), lines=is_csv)
     table = switched["table"].set_index("transaction_id")
     assert len(rows) == len(table)
     assert (rows.set_index("transaction_id")["label"] == table["label"]).all()

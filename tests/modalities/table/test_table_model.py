@@ -12,7 +12,12 @@ import torch
 
 from mlcycle.modalities.table.columns import TableSpec
 from mlcycle.modalities.table.evaluate import _plain
-from mlcycle.modalities.table.featurizer import RowError, TableFeaturizer, fit_features
+from mlcycle.modalities.table.featurizer import (
+    RowError,
+    TableFeaturizer,
+    category_counts,
+    fit_features,
+)
 from mlcycle.models.package import load_package
 from mlcycle.models.tabular import TabularMLP
 from tests.conftest import task_params
@@ -41,7 +46,9 @@ def featurizer():
             "country": ["DE", "DE", "FR", None],
         }
     )
-    f = TableFeaturizer(fit_features(train, SPEC, min_count=2, max_categories=10))
+    f = TableFeaturizer(
+        fit_features(category_counts(train, SPEC), SPEC, min_count=2, max_categories=10)
+    )
     f.fit_stats(f.frame_features(train))
     return f
 

@@ -13,65 +13,91 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from mlcycle.atomic import write_with
+from mlcycle.modalities.table import chunks as table_chunks
+from mlcycle.modalities.table.chunks import RowWriter, arrow_schema, chunks
 from mlcycle.modalities.table.columns import ROWS, TableError, TableSpec, typed
-from mlcycle.modalities.table.transactions import generate
+from mlcycle.modalities.table.transactions import generate_chunks
 
 log = logging.getLogger("mlcycle")
 DEFECTS = ("out_of_range", "missing_value", "unknown_category", "duplicate")
 
 
-def read_user_table(path: str | Path) -> tuple[pd.DataFrame, bool]:
-    """The user's CSV or Parquet file as strings / its own types; (frame, is_csv)."""
+def read_user_table(path: str | Path) -> tuple[Iterator[pd.DataFrame], bool]:
+    """The user's CSV (as strings) or Parquet file (its own types), a chunk of rows at a
+    time, each indexed by its rows' positions in the file; (chunks, is_csv)."""
     path = Path(path)
     if not path.is_file():
         raise TableError(f"collect.table.path: file not found: {path}")
-    try:
-        if path.suffix.lower() == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""]), True
-        if path.suffix.lower() in (".parquet", ".pq"):
-            return pd.read_parquet(path), False
-    except (ValueError, OSError, pd.errors.ParserError) as e:
-        raise TableError(f"{path}: cannot read it: {e}") from None
-    raise TableError(f"collect.table.path: {path} is neither .csv nor .parquet")
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise TableError(f"collect.table.path: {path} is neither .csv nor .parquet")
+
+    def read() -> Iterator[pd.DataFrame]:
+        try:
+            if suffix == ".csv":
+                yield from pd.read_csv(
+                    path,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_values=[""],
+                    chunksize=table_chunks.CHUNK_ROWS,
+                )
+            else:
+                yield from chunks(path)
+        except (ValueError, OSError, pd.errors.ParserError) as e:
+            raise TableError(f"{path}: cannot read it: {e}") from None
+
+    return read(), suffix == ".csv"
 
 
-def source_rows(params: DictConfig, spec: TableSpec, labels: list[str]) -> pd.DataFrame:
-    """Every source's rows, typed, with `source` and `defect` columns."""
-    frames = []
+def source_chunks(params: DictConfig, spec: TableSpec, labels: list[str]) -> Iterator:
+    """Every source's rows, typed, with `source` and `defect` columns, a chunk at a time
+    (TableError as soon as a chunk holds what task.table does not declare)."""
+    if not params.collect.sources:
+        raise TableError("collect.sources is empty")
+    for name in params.collect.sources:
+        if name not in ("transactions", "table"):
+            raise TableError(
+                f"unknown source {name!r} for a table task; choose from ['table', 'transactions']"
+            )
     for name in params.collect.sources:
         if name == "transactions":
             cfg = params.collect.transactions
             if cfg is None:
                 raise TableError("collect.sources has 'transactions' but it is not configured")
-            rows = typed(generate(cfg, params.seed), spec, labels, "transactions", lines=False)
-            rows = inject_defects(rows, spec, params.collect.defect_fraction, params.seed)
-        elif name == "table":
+            for i, frame in enumerate(generate_chunks(cfg, params.seed)):
+                rows = typed(frame, spec, labels, "transactions", lines=False)
+                rows = inject_defects(rows, spec, params.collect.defect_fraction, params.seed, i)
+                yield rows.assign(source=name)
+        else:
             if params.collect.table is None:
                 raise TableError("collect.sources has 'table' but collect.table is not set")
-            frame, is_csv = read_user_table(params.collect.table.path)
-            rows = typed(frame, spec, labels, str(params.collect.table.path), lines=is_csv)
-            rows["defect"] = ""
-        else:
-            raise TableError(
-                f"unknown source {name!r} for a table task; choose from ['table', 'transactions']"
-            )
-        frames.append(rows.assign(source=name))
-    if not frames:
-        raise TableError("collect.sources is empty")
-    return pd.concat(frames, ignore_index=True)
+            where = str(params.collect.table.path)
+            parts, is_csv = read_user_table(params.collect.table.path)
+            read = 0
+            for frame in parts:
+                if frame.empty:
+                    continue
+                read += len(frame)
+                rows = typed(frame, spec, labels, where, lines=is_csv)
+                yield rows.assign(defect="", source=name)
+            if not read:
+                raise TableError(f"{where}: the table has no rows")
 
 
-def inject_defects(rows: pd.DataFrame, spec: TableSpec, fraction: float, seed: int):
-    """Spoil `fraction` of the rows, one defect each, as a real feed is spoilt."""
+def inject_defects(rows: pd.DataFrame, spec: TableSpec, fraction: float, seed: int, chunk: int = 0):
+    """Spoil `fraction` of the rows (chunk `chunk` of a source), one defect each, as a
+    real feed is spoilt."""
     rows = rows.assign(defect="")
-    rng = np.random.default_rng([seed, 99])
+    rng = np.random.default_rng([seed, 99, chunk])
     count = int(round(len(rows) * fraction))
     if not count:
         return rows
@@ -96,30 +122,40 @@ def inject_defects(rows: pd.DataFrame, spec: TableSpec, fraction: float, seed: i
     return rows
 
 
-def collect_table(params: DictConfig, out: Path) -> pd.DataFrame:
-    """Write the collection to out/rows.parquet (the folder replaced whole, atomically)."""
+def collect_table(params: DictConfig, out: Path) -> dict[str, Any]:
+    """Write the collection to out/rows.parquet (the folder replaced whole, atomically),
+    a chunk of rows at a time; its counts: rows, defects, per label."""
     spec = TableSpec.from_config(params.task.table)
-    rows = source_rows(params, spec, list(params.task.labels))
-    for c in spec.categorical:  # parquet keeps None as missing, strings as strings
-        rows[c.name] = rows[c.name].astype(object)
+    labels = list(params.task.labels)
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    write_with(staging / ROWS, lambda p: rows.to_parquet(p, index=False))
+    counts: dict[str, Any] = {"rows": 0, "defects": 0, "labels": {}}
+    try:
+        with RowWriter(staging / ROWS, arrow_schema(spec, ("source", "defect"))) as writer:
+            for rows in source_chunks(params, spec, labels):
+                writer.write(rows)
+                counts["rows"] += len(rows)
+                counts["defects"] += int((rows["defect"] != "").sum())
+                for label, n in rows[spec.label_column].value_counts().items():
+                    counts["labels"][label] = counts["labels"].get(label, 0) + int(n)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-    return rows
+    return counts
 
 
 def collect(params: DictConfig) -> None:
-    rows = collect_table(params, Path(params.paths.raw))
+    counts = collect_table(params, Path(params.paths.raw))
     log.info(
         "collected %d rows into %s from %s (%d defective on purpose): %s",
-        len(rows),
+        counts["rows"],
         Path(params.paths.raw) / ROWS,
         list(params.collect.sources),
-        int((rows["defect"] != "").sum()),
-        rows[TableSpec.from_config(params.task.table).label_column].value_counts().to_dict(),
+        counts["defects"],
+        counts["labels"],
     )
 
 

@@ -8,6 +8,7 @@ slices (recall per attack strategy) and the worst-slices summary.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,8 @@ from omegaconf import DictConfig
 from mlcycle.atomic import write_csv_atomic, write_json_atomic, write_text_atomic
 from mlcycle.error_analysis import calibration
 from mlcycle.features.store import FeatureStats, load_split
-from mlcycle.modalities.table.columns import read_rows
+from mlcycle.modalities.table.chunks import chunks, table_columns
+from mlcycle.modalities.table.columns import ROWS
 from mlcycle.modalities.table.evaluation import (
     baseline_figures,
     fraud_metrics,
@@ -28,8 +30,34 @@ from mlcycle.models.package import Package
 log = logging.getLogger("mlcycle")
 
 
+BASELINE_ROWS = 200_000  # training rows the baselines fit on (a seeded sample beyond)
+
+
 def _all(split) -> np.ndarray:
     return np.concatenate([x.numpy() for x in split.batches(4096)])
+
+
+def _sample(split, rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) of at most `rows` of the split's rows, a seeded sample, read a
+    shard at a time: the baselines' training set, bounded as the table grows."""
+    y = split.y.numpy()
+    keep = np.sort(np.random.default_rng(seed).permutation(len(y))[:rows])
+    if len(keep) == len(y):
+        return _all(split), y
+    parts, start = [], 0
+    for x in split.batches(4096):
+        inside = keep[(keep >= start) & (keep < start + len(x))] - start
+        parts.append(x.numpy()[inside])
+        start += len(x)
+    return np.concatenate(parts), y[keep]
+
+
+def test_rows_of(validated: Path, features, meta: list[str], ids: list[str]) -> pd.DataFrame:
+    """The test split's valid rows (their time, features and `meta` columns), in the
+    order of `ids`, read a chunk at a time: other splits' rows are never held at once."""
+    columns = [features.id_column, "split", features.time_column, *features.fields, *meta]
+    parts = [c[c["split"] == "test"] for c in chunks(validated / ROWS, columns)]
+    return pd.concat(parts).set_index(features.id_column).loc[ids]
 
 
 def evaluate_rows(params: DictConfig, package: Package, stats: FeatureStats) -> None:
@@ -43,21 +71,22 @@ def evaluate_rows(params: DictConfig, package: Package, stats: FeatureStats) -> 
     p_val = predict(package.net, val.batches()).numpy()[:, 1]
     probs = predict(package.net, test.batches()).numpy()
     p_test, y_val, y = probs[:, 1], val.y.numpy(), test.y.numpy()
-    rows = read_rows(paths.validated, "validate").set_index(package.featurizer.cfg.id_column)
-    test_rows = rows.loc[test.paths]
+    features = package.featurizer.cfg
+    meta = [c for c in ("strategy",) if c in table_columns(Path(paths.validated) / ROWS)]
+    test_rows = test_rows_of(Path(paths.validated), features, meta, test.paths)
     times = test_rows[package.featurizer.cfg.time_column]
     days = (times.max() - times.min()).total_seconds() / 86400
     fraud = fraud_metrics(y_val, p_val, y, p_test, cfg, days)
     pred = (p_test >= fraud["threshold"]).astype(int)
     categorical = list(range(package.net.numeric, stats.input_shape[0]))
+    x_train, y_train = _sample(train, BASELINE_ROWS, seed=0)
     baseline = baseline_figures(
-        _all(train), train.y.numpy(), _all(test), y, categorical, cfg.precision, _all(val), y_val
+        x_train, y_train, _all(test), y, categorical, cfg.precision, _all(val), y_val
     )
     example = {k: _plain(v) for k, v in test_rows.iloc[0][package.featurizer.cfg.fields].items()}
     latency = latency_ms(package, example, params.evaluate.latency_runs)
     labels = np.array(stats.labels)
-    meta = "strategy" if "strategy" in test_rows else None
-    strategy = test_rows[meta].fillna("").to_numpy() if meta else np.full(len(y), "")
+    strategy = test_rows["strategy"].fillna("").to_numpy() if meta else np.full(len(y), "")
     slices = strategy_recall(y, pred == 1, strategy)
     ece, reliability = calibration(p_test, y.astype(float), bins=10)  # score vs fraud rate
     metrics = {

@@ -18,6 +18,7 @@ widths. Everything is in the package's card (preprocessing.table), so serving re
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -51,15 +52,23 @@ class TableFeatures:
         return [c["name"] for c in self.numeric + self.categorical]
 
 
-def fit_features(train: pd.DataFrame, spec: TableSpec, min_count: int, max_categories: int):
-    """The featurizer's config learnt from the training rows (vocabularies)."""
+def category_counts(rows: pd.DataFrame, spec: TableSpec) -> dict[str, Counter]:
+    """{category column: {value: rows holding it}} of `rows` (add them up chunk by chunk)."""
+    return {c.name: Counter(rows[c.name].dropna().astype(str).tolist()) for c in spec.categorical}
+
+
+def fit_features(counts: dict, spec: TableSpec, min_count: int, max_categories: int):
+    """The featurizer's config learnt from the training rows: each category column's
+    vocabulary from `counts` ({column: {value: training rows holding it}})."""
     numeric = [
         {"name": c.name, "transform": c.transform, "nullable": c.nullable} for c in spec.numeric
     ]
     categorical = []
     for c in spec.categorical:
-        counts = train[c.name].dropna().astype(str).value_counts()
-        kept = counts[counts >= min_count].head(max_categories)
+        seen = pd.Series(dict(counts[c.name]), dtype="int64").sort_values(
+            ascending=False, kind="stable"
+        )
+        kept = seen[seen >= min_count].head(max_categories)
         categorical.append(
             {"name": c.name, "nullable": c.nullable, "vocabulary": sorted(kept.index.tolist())}
         )
@@ -151,10 +160,15 @@ class TableFeaturizer(Featurizer):
         count = present.sum(0).clamp_min(2)
         mean = torch.where(present, x, 0).sum(0) / count
         var = (torch.where(present, x - mean, 0) ** 2).sum(0) / (count - 1)
-        ones = torch.ones(feats.shape[1] - n, dtype=torch.float64)
+        self.set_moments(mean, var.sqrt())
+
+    def set_moments(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """The numbers' mean and std (float64, one per numeric column); identity for the
+        missing indicators and category indices."""
+        ones = torch.ones(self.width - len(self.cfg.numeric), dtype=torch.float64)
         self.set_stats(
             self._per_stat(torch.cat([mean, ones * 0]).float()),
-            self._per_stat(torch.cat([var.sqrt().clamp_min(1e-5), ones]).float()),
+            self._per_stat(torch.cat([std.clamp_min(1e-5), ones]).float()),
         )
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
