@@ -180,4 +180,4 @@ def test_the_label_review_names_rows_by_their_id(fraud, tmp_path, monkeypatch):
     used = rows[rows["split"].isin(["train", "val"])]
     assert set(table["path"]) == set(used["transaction_id"])
     page = (tmp_path / "reports/label_review/index.html").read_text()
-    assert table["path"].iloc[0] in page and "correct the label in your table" in page
+    assert table["path"].iloc[0] in page and "columns <code>id,label</code>" in page

@@ -181,3 +181,77 @@ def test_a_column_missing_too_often_stops_validate(validated, tmp_path, capsys, 
     err = capsys.readouterr().err
     assert "column 'country' is missing in" in err or "column 'device' is missing in" in err
     assert "validate.table.max_missing_fraction" in err
+
+
+def test_chunks_change_nothing_a_user_sees_and_a_repeat_chunks_apart_is_found(
+    tmp_path, monkeypatch, transactions
+):
+    """collect and validate read a chunk of rows at a time (memory flat as rows grow):
+    with chunks of 400 rows, a repeated id two thousand rows after its first is still
+    rejected naming that row, a bad value in a late chunk is named by its own CSV line,
+    and every file and figure is what one chunk of the whole table gives."""
+    from mlcycle.modalities.table import chunks
+
+    frame = transactions.copy()
+    last = len(frame) - 1
+    frame.at[last, "transaction_id"] = frame.at[5, "transaction_id"]
+    own_csv(tmp_path, monkeypatch, frame)
+    outputs = {}
+    for size in (len(frame) * 2, 400):  # one chunk, then many
+        monkeypatch.setattr(chunks, "CHUNK_ROWS", size)
+        assert collect.main([]) == 0 and validate.main([]) == 0
+        outputs[size] = {
+            "data": json.loads((tmp_path / "metrics/data.json").read_text()),
+            "rejected": pd.read_csv(tmp_path / "data/validated/rejected.csv"),
+            "valid": pd.read_parquet(tmp_path / "data/validated" / ROWS),
+            "hist": pd.read_csv(tmp_path / "reports/data/hist/amount.csv"),
+        }
+    one, many = outputs.values()
+    assert len(frame) > 5 * 400
+    assert many["rejected"].to_dict("records") == [
+        {
+            "row": last,
+            "id": frame.at[5, "transaction_id"],
+            "label": frame.at[last, "label"],
+            "reason": "duplicate",
+            "detail": "same transaction_id as row 5",
+        }
+    ]
+    assert many["data"] == one["data"]
+    assert many["data"]["valid"] == len(frame) - 1
+    pd.testing.assert_frame_equal(many["valid"], one["valid"])
+    pd.testing.assert_frame_equal(many["hist"], one["hist"])
+    spoilt = put(frame, "amount", last - 1, "12,50")
+    spoilt.to_csv(tmp_path / "data/external/transactions.csv", index=False)
+    with pytest.raises(Exception, match=f"line {last + 1}: column 'amount'"):
+        from mlcycle.config import load
+        from mlcycle.modalities.table.collect import collect_table
+
+        collect_table(load([]), tmp_path / "data/raw")
+
+
+def test_label_corrections_relabel_and_drop_rows_by_id(tmp_path, monkeypatch, capsys, transactions):
+    """The review's decisions for rows (paths.corrections, `id,label`, `drop` removes the
+    row) are applied by collect; a bad line stops it naming the line, and the previous
+    collection stays."""
+    own_csv(tmp_path, monkeypatch, transactions)
+    ids = transactions["transaction_id"]
+    legit = transactions.index[transactions["label"] == "legit"]
+    (tmp_path / "data/labels").mkdir(parents=True)
+    corrections = tmp_path / "data/labels/corrections.csv"
+    corrections.write_text(f"id,label\n{ids[legit[0]]},fraud\n{ids[legit[1]]},drop\n")
+    assert collect.main([]) == 0
+    rows = pd.read_parquet(tmp_path / "data/raw" / ROWS).set_index("transaction_id")
+    assert len(rows) == len(transactions) - 1 and ids[legit[1]] not in rows.index
+    assert rows.at[ids[legit[0]], "label"] == "fraud"
+    assert "1 rows relabelled and 1 dropped" in capsys.readouterr().err
+    before = (tmp_path / "data/raw" / ROWS).stat().st_mtime_ns
+    for text, message in (
+        (f"id,label\n{ids[0]},chargeback\n", "line 2: label 'chargeback' is neither 'drop'"),
+        (f"id,label\n{ids[0]},fraud\nnope,fraud\n", "line 3: no collected row 'nope'"),
+        ("row,verdict\n1,fraud\n", "need columns 'transaction_id' (or 'id') and 'label'"),
+    ):
+        corrections.write_text(text)
+        assert collect.main([]) == 2
+        assert message in capsys.readouterr().err
+        assert (tmp_path / "data/raw" / ROWS).stat().st_mtime_ns == before

@@ -122,6 +122,49 @@ def inject_defects(rows: pd.DataFrame, spec: TableSpec, fraction: float, seed: i
     return rows
 
 
+def read_corrections(path: Path, spec: TableSpec, labels: list[str]) -> dict[str, tuple]:
+    """A person's label decisions for rows ({id: (label or 'drop', line)}): a CSV of
+    `id,label` (or the table's own id column, or `path` as the review page lists rows);
+    TableError names a bad line. No file: no corrections."""
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    key = next((k for k in (spec.id_column, "id", "path") if k in table.columns), None)
+    if key is None or "label" not in table.columns:
+        raise TableError(
+            f"{path}: a table's corrections need columns {spec.id_column!r} (or 'id') and "
+            f"'label'; it has {list(table.columns)}"
+        )
+    decided: dict[str, tuple] = {}
+    for line, (row_id, label) in enumerate(zip(table[key], table["label"]), start=2):
+        label = label.strip()
+        if label != "drop" and label not in labels:
+            raise TableError(
+                f"{path} line {line}: label {label!r} is neither 'drop' nor one of "
+                f"task.labels {labels}"
+            )
+        decided[row_id.strip()] = (label, line)
+    return decided
+
+
+def correct(rows: pd.DataFrame, spec: TableSpec, decided: dict, seen: set) -> tuple:
+    """The chunk relabelled and without its dropped rows, as a person decided; (rows,
+    relabelled, dropped); the ids found are added to `seen`."""
+    if not decided:
+        return rows, 0, 0
+    hits = rows[spec.id_column].isin(decided.keys())
+    if not hits.any():
+        return rows, 0, 0
+    seen.update(rows.loc[hits, spec.id_column])
+    verdict = rows.loc[hits, spec.id_column].map(lambda i: decided[i][0])
+    drop = verdict.index[verdict == "drop"]
+    relabel = verdict[verdict != "drop"]
+    changed = int((rows.loc[relabel.index, spec.label_column] != relabel).sum())
+    rows = rows.copy()
+    rows.loc[relabel.index, spec.label_column] = relabel
+    return rows.drop(index=drop), changed, len(drop)
+
+
 def collect_table(params: DictConfig, out: Path) -> dict[str, Any]:
     """Write the collection to out/rows.parquet (the folder replaced whole, atomically),
     a chunk of rows at a time; its counts: rows, defects, per label."""
@@ -131,14 +174,24 @@ def collect_table(params: DictConfig, out: Path) -> dict[str, Any]:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     counts: dict[str, Any] = {"rows": 0, "defects": 0, "labels": {}}
+    corrections = Path(params.paths.corrections)
+    decided, seen = read_corrections(corrections, spec, labels), set()
+    counts.update(relabelled=0, dropped=0)
     try:
         with RowWriter(staging / ROWS, arrow_schema(spec, ("source", "defect"))) as writer:
             for rows in source_chunks(params, spec, labels):
+                rows, relabelled, dropped = correct(rows, spec, decided, seen)
+                counts["relabelled"] += relabelled
+                counts["dropped"] += dropped
                 writer.write(rows)
                 counts["rows"] += len(rows)
                 counts["defects"] += int((rows["defect"] != "").sum())
                 for label, n in rows[spec.label_column].value_counts().items():
                     counts["labels"][label] = counts["labels"].get(label, 0) + int(n)
+            unknown = [(line, i) for i, (_, line) in decided.items() if i not in seen]
+            if unknown:
+                line, row_id = min(unknown)
+                raise TableError(f"{corrections} line {line}: no collected row {row_id!r}")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -157,6 +210,13 @@ def collect(params: DictConfig) -> None:
         counts["defects"],
         counts["labels"],
     )
+    if counts["relabelled"] or counts["dropped"]:
+        log.info(
+            "labels: %d rows relabelled and %d dropped by %s",
+            counts["relabelled"],
+            counts["dropped"],
+            params.paths.corrections,
+        )
 
 
 PART = collect

@@ -3,8 +3,10 @@
 
 class TableReview:
     how = (
-        "<p>A table's rows are named by their id: correct the label in your table "
-        "(collect does not apply corrections to table rows yet), then <code>dvc exp run</code>."
+        "<p>A table's rows are named by their id: write your decisions to the corrections "
+        "file (<code>paths.corrections</code>, columns <code>id,label</code>; the label "
+        "<code>drop</code> removes the row), then <code>dvc exp run</code>: collect "
+        "applies them.</p>"
     )
 
     def media(self, path: str) -> str:
