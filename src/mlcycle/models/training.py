@@ -58,7 +58,8 @@ class ShardShuffle(Sampler[int]):
     """Row order for a sharded split (features.store) that depends only on (seed, epoch),
     so a resumed run sees the same batches: the shards in a random order, the rows of each
     in a random order, so a reader holds one shard at a time (featurize shuffled the rows
-    across shards). Lightning calls set_epoch before each epoch.
+    before writing them: a table's within each chunk of rows it reads). Lightning calls
+    set_epoch before each epoch.
 
     Under distributed training each process takes every world_size-th row of that order
     (padded by repeating its head to a multiple of world_size, so every process runs the
