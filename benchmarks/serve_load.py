@@ -17,8 +17,8 @@ interleaved runs), mlcycle's throughput against the faster naive server at every
 (the medians' ratio, and the median and range of the ratio round by round), and the
 in-process floor: the package's featurizer + network on decoded inputs at its best batch
 size, the most any server could do. Load comes from `hey` where it is installed
-(`apt-get install hey`), else from a Python client. Prints figures; asserts nothing. Needs a package and its
-validated data (`make run` first).
+(`apt-get install hey`), else from a Python client. Prints figures; asserts nothing.
+Needs a package and its validated data (`make run` first).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from mlcycle.data.checks import Invalid
-from mlcycle.modalities.image.defects import IMAGE_DEFECTS, inject_image_defect
 from mlcycle.data.image_checks import check_image
+from mlcycle.modalities.image.defects import IMAGE_DEFECTS, inject_image_defect
 from tests.conftest import IMAGE_DEFECT_REASONS, task_params
 
 CHECKS = task_params(["task=digits"]).validate.image
