@@ -68,3 +68,28 @@ def test_the_schema_holds_no_competing_defaults():
 
     missing = OmegaConf.missing_keys(OmegaConf.structured(Params))
     assert {"seed", "train", "paths", "model", "trainer"} <= missing
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "validate.table.max_feature_auc=high",
+            "invalid parameter 'validate.table.max_feature_auc'",
+        ),
+        ("+validate.table.typo=1", "invalid parameter 'validate.table.typo': Key 'typo' not in"),
+        ("task.table.columns.amount.nullable=perhaps", "'task.table.columns.amount.nullable'"),
+        ("~collect.transactions.days", "missing parameter(s) collect.transactions.days"),
+    ],
+)
+def test_a_modalitys_own_sections_are_typed_by_its_folder(override, message):
+    """A table task's sections (its columns, sources, limits) are typed by
+    mlcycle.modalities.table.params, checked as strictly as the core's before any work."""
+    text = config.compose(["task=transactions"])
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(text)
+    config.apply_overrides(cfg, [override])
+    with pytest.raises(ConfigError) as e:
+        config.validate(cfg)
+    assert message in str(e.value)

@@ -12,6 +12,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from mlcycle.modalities import REGISTRY, modality
 from mlcycle.params import Params
 
 PARAMS_FILE = Path("params.yaml")
@@ -49,12 +50,24 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
 
 
 def validate(cfg: DictConfig) -> DictConfig:
-    """Merge `cfg` into the typed schema; raise ConfigError naming any bad key."""
+    """Merge `cfg` into the typed schema, and each modality's own sections present into
+    theirs (mlcycle.modalities.<name>.params); raise ConfigError naming any bad key."""
     try:
         typed = OmegaConf.merge(OmegaConf.structured(Params), cfg)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "?"
         raise ConfigError(f"invalid parameter '{key}': {_first_line(e)}") from None
+    for name in REGISTRY:
+        for section, schema in modality(name, "params").items():
+            node = OmegaConf.select(typed, section)
+            if node is None:
+                continue
+            try:
+                merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+            except OmegaConfBaseException as e:
+                key = f"{section}.{getattr(e, 'full_key', None) or '?'}"
+                raise ConfigError(f"invalid parameter '{key}': {_first_line(e)}") from None
+            OmegaConf.update(typed, section, merged, merge=False)
     missing = sorted(OmegaConf.missing_keys(typed))
     if missing:
         raise ConfigError(f"missing parameter(s) {', '.join(missing)}: conf/ must set them")

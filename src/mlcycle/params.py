@@ -1,7 +1,9 @@
 """The typed schema of params.yaml: one dataclass per section.
 
 OmegaConf merges the loaded parameters into these, so an unknown key or a value of the
-wrong type fails with the key's full name before any work starts. The values themselves
+wrong type fails with the key's full name before any work starts. A modality's own
+sections (a table task's columns, its sources and limits) are typed by its folder
+(mlcycle.modalities.<name>.params), merged in by mlcycle.config the same way. The values themselves
 live in conf/ and nowhere else: a field here has no default (the YAML must set it) unless
 `None` means "this task does not use the section".
 """
@@ -21,33 +23,11 @@ class Runtime(str, Enum):
 
 
 @dataclass
-class TableColumn:
-    type: str  # number | category
-    nullable: bool
-    min: Optional[float] = None
-    max: Optional[float] = None
-    categories: Optional[list[str]] = None  # allowed values; None: any
-    transform: Optional[str] = None  # number: "log" (log1p) before standardising
-
-
-@dataclass
-class TableTask:
-    """A table task's columns (mlcycle.modalities.table.columns)."""
-
-    id_column: str
-    label_column: str
-    time_column: str
-    group_column: str
-    columns: dict[str, TableColumn]
-    meta_columns: list[str]
-
-
-@dataclass
 class Task:
     name: str
     modality: str  # audio | image | table
     labels: list[str]
-    table: Optional[TableTask] = None  # table tasks: the columns
+    table: Optional[Any] = None  # table tasks: the columns (its modality's schema)
 
 
 @dataclass
@@ -156,22 +136,6 @@ class DigitsSource:
 
 
 @dataclass
-class TransactionsSource:
-    # mlcycle.modalities.table.transactions
-    accounts: int
-    days: int
-    tx_per_day: list[float]  # an account's rate is drawn log-uniformly from this range
-    strategies: dict[str, float]  # attack strategy -> share of accounts it strikes
-    missing: dict[str, float]  # column -> share of rows where it is missing
-    missing_seed: int
-
-
-@dataclass
-class TableSource:
-    path: str  # a CSV or Parquet file with task.table's columns
-
-
-@dataclass
 class FolderSource:
     root: str  # <root>/<label>/<file>
 
@@ -193,8 +157,9 @@ class Collect:
     pico: Optional[PicoSource] = None
     augment: Optional[Augment] = None
     digits: Optional[DigitsSource] = None
-    transactions: Optional[TransactionsSource] = None
-    table: Optional[TableSource] = None
+    # a modality's own sources (their schema: mlcycle.modalities.<name>.params)
+    transactions: Optional[Any] = None
+    table: Optional[Any] = None
 
 
 @dataclass
@@ -217,13 +182,6 @@ class ImageChecks:
 
 
 @dataclass
-class TableChecks:
-    max_missing_fraction: float  # a column missing in more of its rows stops validate
-    max_feature_auc: float  # a column this predictive on its own is a label leak
-    future_fraction: float  # rows after the time cut: val and test (train is before)
-
-
-@dataclass
 class Validate:
     val_fraction: float
     test_fraction: float
@@ -231,7 +189,7 @@ class Validate:
     min_per_class: int
     audio: AudioChecks
     image: ImageChecks
-    table: Optional[TableChecks] = None
+    table: Optional[Any] = None  # mlcycle.modalities.table.params
 
 
 @dataclass
@@ -260,19 +218,13 @@ class ImageFeatures:
 
 
 @dataclass
-class TableFeaturize:
-    min_category_count: int  # rarer values share the unknown bucket
-    max_categories: int  # per column, the most frequent
-
-
-@dataclass
 class Featurize:
     batch_size: int
     workers: Optional[int]
     shard_size: int
     audio: Optional[AudioFeatures] = None
     image: Optional[ImageFeatures] = None
-    table: Optional[TableFeaturize] = None
+    table: Optional[Any] = None  # mlcycle.modalities.table.params
 
 
 @dataclass
@@ -317,15 +269,7 @@ class Evaluate:
     # Extra manifest columns to slice accuracy by (e.g. a user manifest's "device").
     slices: list[str]
     min_slice_count: int  # slices with fewer test files are not reported
-    table: Optional[TableEvaluate] = None  # table tasks with two labels (fraud)
-
-
-@dataclass
-class TableEvaluate:
-    # The alert threshold is the lowest whose precision on val reaches this; the test's
-    # recall at that threshold is what a fraud team gets (recall_at_precision).
-    precision: float
-    bootstrap: int  # resamples for the PR-AUC / ROC-AUC intervals
+    table: Optional[Any] = None  # table tasks with two labels (fraud): modalities.table.params
 
 
 @dataclass

@@ -18,6 +18,8 @@ Each folder provides one object per part, as `PART` in a module named after it:
                    the log records)
     monitoring.py  PART: mlcycle.modalities.base.Monitoring (figures of logged inputs,
                    simulated shifts, export of labelled answers)
+    params.py      PART: {section of params.yaml: its dataclass}, the modality's own
+                   sections, typed as mlcycle.params types the core ones
 
 The stages, the server and the monitor ask `modality(name, part)` and never branch on a
 modality's name. A part is a module of its own so that DVC reruns a stage for the code it
@@ -50,6 +52,7 @@ PARTS = (
     "package",
     "serving",
     "monitoring",
+    "params",
 )
 
 
