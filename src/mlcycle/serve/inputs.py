@@ -8,6 +8,7 @@ any model work, so a bad request never costs a batch slot.
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any
 
@@ -66,10 +67,16 @@ def check_content_type(content_type: str | None, modality: str) -> None:
     )
 
 
+@functools.cache
+def _sniffers(names: tuple[str, ...]) -> list[tuple[str, Any]]:
+    return [(name, modalities.modality(name, "serving").looks_like) for name in names]
+
+
 def looks_like(data: bytes) -> str | None:
-    """The registered modality whose files the leading bytes name for certain, else None."""
-    for name in modalities.REGISTRY:
-        if modalities.modality(name, "serving").looks_like(data):
+    """The registered modality whose files the leading bytes name for certain, else None
+    (each modality's serving part asked once per registry, not once per request)."""
+    for name, looks in _sniffers(tuple(modalities.REGISTRY)):
+        if looks(data):
             return name
     return None
 
