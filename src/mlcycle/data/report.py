@@ -14,13 +14,40 @@ import pandas as pd
 from mlcycle.atomic import write_csv_atomic, write_text_atomic
 
 
+class Histogram:
+    """A histogram of 20 bins from the smallest to the largest value, accumulated a chunk
+    at a time once that range is known (a table's validate); `histogram` is one chunk."""
+
+    def __init__(self, low: float, high: float, bins: int = 20) -> None:
+        self.range, self.bins = (low, high), bins
+        self.counts = np.zeros(bins, dtype=np.int64)
+        self.edges: np.ndarray | None = None
+
+    def add(self, values: pd.Series) -> None:
+        x = finite(values)
+        if np.isfinite(self.range).all():
+            counts, self.edges = np.histogram(x, bins=self.bins, range=self.range)
+            self.counts += counts
+
+    def frame(self) -> pd.DataFrame:
+        if self.edges is None or not self.counts.sum():
+            return pd.DataFrame({"bin": [], "count": []})
+        centres = ((self.edges[:-1] + self.edges[1:]) / 2).round(3)
+        return pd.DataFrame({"bin": centres, "count": self.counts})
+
+
+def finite(values: pd.Series) -> np.ndarray:
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return x[np.isfinite(x)]
+
+
 def histogram(values: pd.Series, bins: int = 20) -> pd.DataFrame:
-    values = pd.to_numeric(values, errors="coerce").dropna()
-    values = values[np.isfinite(values)]
-    if values.empty:
+    x = finite(values)
+    if not len(x):
         return pd.DataFrame({"bin": [], "count": []})
-    counts, edges = np.histogram(values, bins=bins)
-    return pd.DataFrame({"bin": ((edges[:-1] + edges[1:]) / 2).round(3), "count": counts})
+    whole = Histogram(float(x.min()), float(x.max()), bins)
+    whole.add(values)
+    return whole.frame()
 
 
 def rejected_section(rejected: pd.DataFrame, what: str, name, examples: int) -> list[str]:

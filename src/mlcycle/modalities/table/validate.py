@@ -29,6 +29,7 @@ import pandera.pandas as pa
 from omegaconf import DictConfig
 from sklearn.metrics import roc_auc_score
 
+from mlcycle.data.report import Histogram, finite
 from mlcycle.data.splits import split_of
 from mlcycle.modalities.table.chunks import RowWriter, arrow_schema, chunks
 from mlcycle.modalities.table.columns import NUMBER, TableSpec, row_schema
@@ -139,29 +140,6 @@ def repeated_ids(raw: Path, spec: TableSpec) -> tuple[dict[int, int], np.ndarray
     return dict(zip(order[repeat].tolist(), order[run_start[repeat]].tolist())), hashes
 
 
-class Histogram:
-    """data.report.histogram's figures (20 bins from the smallest to the largest value),
-    accumulated a chunk at a time once the range is known."""
-
-    def __init__(self, low: float, high: float, bins: int = 20) -> None:
-        self.range, self.bins = (low, high), bins
-        self.counts = np.zeros(bins, dtype=np.int64)
-        self.edges: np.ndarray | None = None
-
-    def add(self, values: pd.Series) -> None:
-        x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        x = x[np.isfinite(x)]
-        if np.isfinite(self.range).all():
-            counts, self.edges = np.histogram(x, bins=self.bins, range=self.range)
-            self.counts += counts
-
-    def frame(self) -> pd.DataFrame:
-        if self.edges is None or not self.counts.sum():
-            return pd.DataFrame({"bin": [], "count": []})
-        centres = ((self.edges[:-1] + self.edges[1:]) / 2).round(3)
-        return pd.DataFrame({"bin": centres, "count": self.counts})
-
-
 def validate_file(raw: Path, out: Path, spec: TableSpec, labels: list[str], cfg: DictConfig):
     """Check and split a collection (collect's rows.parquet) into out (the valid rows,
     each with its split), a chunk of rows at a time: memory stays flat as rows grow (the
@@ -187,15 +165,14 @@ def validate_file(raw: Path, out: Path, spec: TableSpec, labels: list[str], cfg:
         for name in missing:
             missing[name] += int(valid[name].isna().sum())
         for name in low:
-            x = valid[name].to_numpy(dtype=float)
-            x = x[np.isfinite(x)]
+            x = finite(valid[name])
             if len(x):
                 low[name], high[name] = min(low[name], x.min()), max(high[name], x.max())
         times.append(valid[spec.time_column].to_numpy(dtype="datetime64[ns]"))
         sample_parts.append(valid.loc[in_sample[valid.index]])
     rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else None
-    if rejected is None:
-        rejected = reject_rows(pd.DataFrame(columns=spec.names), spec, {}, schema)
+    if rejected is None:  # a file of no row groups
+        rejected = pd.DataFrame(columns=["row", "id", "label", "reason", "detail"])
     shares = {name: round(float(n / valid_count), 4) if valid_count else float("nan")
               for name, n in missing.items()}  # fmt: skip
     for name, share in shares.items():
