@@ -39,6 +39,18 @@ class Serving:
         thread (mlcycle.serve.recorder.LazyStats); None: nothing."""
         return None
 
+    def from_tensors(
+        self, tensors: list[Any], package: Any, serve: Any
+    ) -> list[tuple[Any, bytes | None]]:
+        """The inputs of an Open Inference Protocol request (mlcycle.serve.tensors.Tensor),
+        each decoded for the featurizer, with the file's bytes where one came (what the
+        log keeps); BadInput names a tensor that does not fit."""
+        raise NotImplementedError
+
+    def tensor_inputs(self, package: Any) -> list[dict[str, Any]]:
+        """The protocol's metadata of the inputs: [{name, datatype, shape}]."""
+        raise NotImplementedError
+
 
 class Monitoring:
     """What `mlcycle monitor`, `simulate` and `monitor export` need (monitoring.py)."""

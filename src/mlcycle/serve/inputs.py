@@ -176,3 +176,52 @@ def decode_image(data: bytes, max_pixels: int | None) -> Any:
         if "exceeds" in str(e) or "bomb" in str(e):
             raise BadInput(413, "too_many_pixels", f"image refused: {e}") from None
         raise BadInput(422, "undecodable", f"cannot decode image: {e}") from None
+
+
+def decode_samples(tensor: Any, package: Any, limits: Any) -> list[tuple[np.ndarray, int]]:
+    """An FP32 tensor of decoded audio, [samples] or [clips, samples], mono, at the
+    package's rate or at `parameters.sample_rate`: the same checks as a file's."""
+    rate = tensor.parameters.get("sample_rate", package.featurizer.cfg.sample_rate)
+    if not isinstance(rate, int) or isinstance(rate, bool):
+        raise BadInput(400, "bad_tensor", f"parameters.sample_rate must be an integer, not {rate!r}")
+    check_rate(rate)
+    if len(tensor.shape) not in (1, 2):
+        raise BadInput(
+            400, "bad_tensor", f"audio samples are [samples] or [clips, samples], not {tensor.shape}"
+        )
+    clips = tensor.array().reshape(-1, tensor.shape[-1]) if tensor.shape[-1] else None
+    if clips is None or clips.shape[0] == 0:
+        raise BadInput(422, "empty", "the audio holds no samples")
+    check_length(clips.shape[1], rate, limits)
+    out = []
+    for clip in clips:
+        bad = int(np.count_nonzero(~np.isfinite(clip)))
+        if bad:
+            stats = audio_stats(clip[None], rate)
+            raise BadInput(422, "non_finite", f"{bad} samples are NaN or infinite", stats)
+        out.append((np.ascontiguousarray(clip[None], dtype=np.float32), rate))
+    return out
+
+
+def decode_pixels(tensor: Any, package: Any, limits: Any) -> list[Any]:
+    """A UINT8 tensor of images, [images, height, width] or [images, height, width,
+    channels] (1, 3 or 4), within the package's pixel budget."""
+    from PIL import Image
+
+    shape = tensor.shape
+    if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3, 4)):
+        raise BadInput(
+            400, "bad_tensor", f"images are [n, height, width(, 1|3|4)] UINT8, not {shape}"
+        )
+    max_pixels = getattr(package.featurizer.cfg, "max_pixels", None)
+    if max_pixels is not None and shape[1] * shape[2] > max_pixels:
+        raise BadInput(
+            413, "too_many_pixels", f"{shape[1]}x{shape[2]} pixels exceeds {max_pixels}"
+        )
+    if 0 in shape:
+        raise BadInput(422, "empty", "the tensor holds no pixels")
+    images = tensor.array()
+    if len(shape) == 4 and shape[3] == 1:
+        images = images[..., 0]
+    # Pillow names the mode from the array: L (2-D), RGB or RGBA (3 or 4 channels)
+    return [Image.fromarray(np.ascontiguousarray(im)) for im in images]

@@ -3,7 +3,7 @@ its header where its rate, length or decoded size is out of bounds."""
 
 from mlcycle.modalities.audio.stats import STATS
 from mlcycle.modalities.files.serving import FileServing
-from mlcycle.serve.inputs import decode_audio, looks_like_audio
+from mlcycle.serve.inputs import decode_audio, decode_samples, looks_like_audio
 
 PART = FileServing(
     "audio",
@@ -12,4 +12,6 @@ PART = FileServing(
     lambda data, limits, max_pixels: decode_audio(data, limits),
     looks_like_audio,
     STATS,
+    decode_samples,
+    {"name": "samples", "datatype": "FP32", "shape": [-1, -1]},
 )

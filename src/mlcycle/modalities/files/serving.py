@@ -25,11 +25,16 @@ class FileServing(Serving):
         decode_file: Callable[[bytes, Any, int | None], Any],
         looks_like: Callable[[bytes], bool],
         stats: InputStats,
+        decode_array: Callable[[Any, Any, Any], list[Any]] | None = None,
+        array: dict[str, Any] | None = None,
     ) -> None:
         """`decode_file(data, limits, max_pixels)`: the featurizer's input, or BadInput;
-        `looks_like(data)`: whether the leading bytes are certainly this modality's."""
+        `looks_like(data)`: whether the leading bytes are certainly this modality's;
+        `decode_array(tensor, package, serve)`: the inputs of a decoded tensor (the
+        protocol's other input, described by `array`: {name, datatype, shape})."""
         self.name, self.content_types, self.content_help = name, content_types, content_help
         self.decode_file, self.looks_like, self.stats = decode_file, looks_like, stats
+        self.decode_array, self.array = decode_array, array
 
     def decode(self, data: bytes, package: Any, serve: Any) -> Any:
         from mlcycle.serve.inputs import decode
@@ -39,6 +44,30 @@ class FileServing(Serving):
 
     def off_loop(self, data: bytes) -> bool:
         return len(data) > INLINE_DECODE_BYTES
+
+    def from_tensors(
+        self, tensors: list[Any], package: Any, serve: Any
+    ) -> list[tuple[Any, bytes | None]]:
+        """One tensor: BYTES, each element an encoded file (decoded with the limits of
+        /v1/predict), or the decoded form `array` describes."""
+        from mlcycle.serve.inputs import BadInput
+
+        kinds = "BYTES (encoded files)" + (
+            f" or {self.array['datatype']} {self.array['shape']}" if self.array else ""
+        )
+        if len(tensors) != 1:
+            raise BadInput(400, "bad_tensor", f"send one input tensor: {kinds}")
+        tensor = tensors[0]
+        if tensor.datatype == "BYTES":
+            return [(self.decode(data, package, serve), data) for data in tensor.data]
+        if self.array is None or tensor.datatype != self.array["datatype"]:
+            raise BadInput(
+                400, "bad_tensor", f"input {tensor.name!r} is {tensor.datatype}: send {kinds}"
+            )
+        return [(x, None) for x in self.decode_array(tensor, package, serve)]
+
+    def tensor_inputs(self, package: Any) -> list[dict[str, Any]]:
+        return [{"name": "input", "datatype": "BYTES", "shape": [-1]}]
 
     def log_stats(self, decoded: Any) -> Any:
         from mlcycle.serve.recorder import LazyStats

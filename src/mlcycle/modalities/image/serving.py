@@ -3,7 +3,7 @@ beyond the package's pixel budget before it is decoded."""
 
 from mlcycle.modalities.files.serving import FileServing
 from mlcycle.modalities.image.stats import STATS
-from mlcycle.serve.inputs import decode_image, looks_like_image
+from mlcycle.serve.inputs import decode_image, decode_pixels, looks_like_image
 
 PART = FileServing(
     "image",
@@ -12,4 +12,6 @@ PART = FileServing(
     lambda data, limits, max_pixels: decode_image(data, max_pixels),
     looks_like_image,
     STATS,
+    decode_pixels,
+    {"name": "pixels", "datatype": "UINT8", "shape": [-1, -1, -1, -1]},
 )
