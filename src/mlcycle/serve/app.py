@@ -153,12 +153,17 @@ class ModelServer:
         """A prediction within the server's capacity and the request's deadline: beyond
         serve.max_queue admitted requests, or past serve.request_timeout_s, a JSON 503 with
         Retry-After (what load balancers retry elsewhere), before any decoding."""
+        return await self.admitted(request, self._predict)
+
+    async def admitted(self, request: Request, work: Any, *args: Any) -> Response:
+        """`work(request, *args)` within the server's capacity and the request's deadline
+        (the one admission of /v1/predict and the protocol's infer)."""
         request.state.request_id = os.urandom(16).hex()  # as uuid4().hex, 4x cheaper
         request.state.start = time.perf_counter()
         request.state.version = self.pair.stable.version
         try:
             with self.pair.stable.batcher.slot(self.serve.max_queue):
-                return await within(self._predict(request), self.serve.request_timeout_s)
+                return await within(work(request, *args), self.serve.request_timeout_s)
         except Overloaded as e:
             raise Unavailable("overloaded", f"the server is at capacity ({e})") from None
         except TimeoutError:
@@ -214,12 +219,14 @@ class ModelServer:
         decoded: Any,
         stats: LazyStats | None,
         data: bytes | None,
+        fallback: bool = True,
     ) -> tuple[dict[str, Any], Deployed]:
         """One input's answer (with its `route`) and the model that gave it: the canary's,
-        or stable's where the canary failed; ModelFailed where stable failed too. Counted,
-        logged, mirrored to the canary and analysed."""
+        or stable's where the canary failed (unless `fallback` is off: a client that
+        named the canary's version); ModelFailed where none answered. Counted, logged,
+        mirrored to the canary and analysed."""
         answer = await self._run(model, route, decoded)
-        if answer is None and route == "canary":  # the canary failed: stable answers
+        if answer is None and route == "canary" and fallback:  # stable answers instead
             route, model = "stable", self.pair.stable
             request.state.version = model.version
             answer = await self._run(model, route, decoded)
@@ -421,7 +428,7 @@ class PredictPath:
         try:
             response = await self.server.predict(request)
         except Exception as e:
-            response = await self.error_response(request, e)
+            response = await error_response(self.handlers, request, e)
         # uvicorn writes a response's head and its body to the socket one call each: on
         # loopback each write is a TCP send that wakes the client, 6-7 % of the GIL
         # samples each at 32 clients (py-spy --gil). Held together, they go in one.
@@ -436,14 +443,6 @@ class PredictPath:
         finally:
             held.flush()
             cycle.transport = transport
-
-    async def error_response(self, request: Request, e: Exception) -> Response:
-        for cls in type(e).__mro__:
-            if cls in self.handlers:
-                return await self.handlers[cls](request, e)
-        log.exception("request %s failed", getattr(request.state, "request_id", None))
-        body = {"error": "internal", "detail": f"{type(e).__name__}: {e}"}
-        return JSONResponse(body, status_code=500)
 
 
 class OneWrite:
@@ -474,6 +473,21 @@ class OneWrite:
         return getattr(self.transport, name)
 
 
+async def error_response(handlers: dict, request: Request, e: Exception) -> Response:
+    """The response of `e` by `handlers` (error_handlers), looked up as Starlette looks
+    them up: the exception's classes in order; anything else a JSON 500, logged."""
+    for cls in type(e).__mro__:
+        if cls in handlers:
+            return await handlers[cls](request, e)
+    log.exception("request %s failed", getattr(request.state, "request_id", None))
+    body = {"error": "internal", "detail": f"{type(e).__name__}: {e}"}
+    return JSONResponse(body, status_code=500)
+
+
+class UnknownModel(LookupError):
+    """A model name or version this server does not serve (404)."""
+
+
 def error_handlers(server: ModelServer) -> dict[type[Exception], Any]:
     """Every error a handler raises becomes its response here, in one place."""
 
@@ -501,6 +515,7 @@ def error_handlers(server: ModelServer) -> dict[type[Exception], Any]:
         CanaryRefused: detail(409),
         PackageOutsideRoots: detail(403),
         PackageError: detail(422),
+        UnknownModel: detail(404),
     }
 
 
@@ -618,6 +633,9 @@ def create_app(
     async def metrics() -> Response:
         return Response(generate_latest(server.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    from mlcycle.serve.protocol import v2_router  # it builds on this module
+
+    app.include_router(v2_router(server))
     if admin_token:
         app.include_router(admin_router(server, admin_token))
     return PredictPath(app, server)
