@@ -31,6 +31,9 @@ def serve(args: argparse.Namespace) -> int:
 def canary(args: argparse.Namespace) -> int:
     from mlcycle.serve.client import canary as admin
 
+    if args.action == "export":
+        return canary_export(args)
+
     if args.action == "start" and not args.package:
         print("error: canary start needs the package folder", file=sys.stderr)
         return 2
@@ -38,6 +41,25 @@ def canary(args: argparse.Namespace) -> int:
         print("error: canary weight needs a weight 0-100", file=sys.stderr)
         return 2
     return admin(args.action, args.url, args.package, args.force, args.weight)
+
+
+def canary_export(args: argparse.Namespace) -> int:
+    """Write serve.canary's checks as an Argo Rollouts AnalysisTemplate and/or Flagger
+    MetricTemplates + Canary (mlcycle.serve.canary_export)."""
+    from mlcycle.serve import canary_export
+
+    if not (args.argo or args.flagger):
+        print("error: canary export needs --argo FILE and/or --flagger FILE", file=sys.stderr)
+        return 2
+    overrides = [*([args.value] if args.value else []), *args.overrides]
+    params = load_params(overrides)
+    if params is None:
+        return 2
+    for path, build in ((args.argo, canary_export.argo), (args.flagger, canary_export.flagger)):
+        if path:
+            canary_export.write(build(params.serve.canary, args.prometheus_url), path)
+            print(f"wrote {path}")
+    return 0
 
 
 def load_params(overrides: list[str]):
@@ -150,10 +172,22 @@ def parser() -> argparse.ArgumentParser:
         help="start, watch, promote or roll back a canary on a running server",
         description="Talk to a running server's admin API (token from MLCYCLE_ADMIN_TOKEN).",
     )
-    p.add_argument("action", choices=["start", "status", "promote", "rollback", "weight"])
-    p.add_argument("value", nargs="?", help="start: the package folder; weight: 0-100")
+    p.add_argument("action", choices=["start", "status", "promote", "rollback", "weight", "export"])
+    p.add_argument(
+        "value",
+        nargs="?",
+        help="start: the package folder or a registry reference (keywords@prod); weight: 0-100",
+    )
     p.add_argument("--force", action="store_true", help="start even if its gate failed")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the server")
+    p.add_argument("--argo", help="export: write an Argo Rollouts AnalysisTemplate here")
+    p.add_argument("--flagger", help="export: write Flagger MetricTemplates and a Canary here")
+    p.add_argument(
+        "--prometheus-url",
+        default="http://prometheus.monitoring:9090",
+        help="export: the Prometheus the engine queries",
+    )
+    p.add_argument("overrides", nargs="*", help="export: Hydra overrides, e.g. serve.canary...")
     p.set_defaults(func=canary)
     p = sub.add_parser(
         "monitor",

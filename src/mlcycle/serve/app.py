@@ -294,13 +294,14 @@ class ModelServer:
         except Exception as e:  # a broken model must not take the request down with it
             self.metrics.model_failures.labels(model.version, route).inc()
             log.warning("model %s failed on a %s request: %s", model.version, route, e)
-            self.pair.record(Outcome(route, True, time.perf_counter() - start))
+            self._record(model, Outcome(route, True, time.perf_counter() - start))
             return None
         answer = self._answer(model, probs)
-        self.pair.record(
+        self._record(
+            model,
             Outcome(
                 route, False, time.perf_counter() - start, answer["label"], answer["confidence"]
-            )
+            ),
         )
         return answer
 
@@ -316,7 +317,7 @@ class ModelServer:
             probs = checked(await self._submit(canary, "shadow", decoded))
         except Exception:
             self.metrics.model_failures.labels(canary.version, "shadow").inc()
-            self.pair.record(Outcome("shadow", True, time.perf_counter() - start))
+            self._record(canary, Outcome("shadow", True, time.perf_counter() - start))
             self.recorder.record(
                 request_id, canary.version, "shadow", 500, reason="model_failed", stats=stats
             )
@@ -332,7 +333,8 @@ class ModelServer:
             latency_s=time.perf_counter() - start,
             stats=stats,
         )
-        self.pair.record(
+        self._record(
+            canary,
             Outcome(
                 "shadow",
                 False,
@@ -340,8 +342,13 @@ class ModelServer:
                 answer["label"],
                 answer["confidence"],
                 agrees=answer["label"] == stable_label,
-            )
+            ),
         )
+
+    def _record(self, model: Deployed, outcome: Outcome) -> None:
+        """A model call's outcome, for the rollout's analysis and on /metrics."""
+        self.pair.record(outcome)
+        self.metrics.outcome(model.version, outcome)
 
     @staticmethod
     def _answer(model: Deployed, probs: list[float]) -> dict[str, Any]:

@@ -183,11 +183,15 @@ def decode_samples(tensor: Any, package: Any, limits: Any) -> list[tuple[np.ndar
     package's rate or at `parameters.sample_rate`: the same checks as a file's."""
     rate = tensor.parameters.get("sample_rate", package.featurizer.cfg.sample_rate)
     if not isinstance(rate, int) or isinstance(rate, bool):
-        raise BadInput(400, "bad_tensor", f"parameters.sample_rate must be an integer, not {rate!r}")
+        raise BadInput(
+            400, "bad_tensor", f"parameters.sample_rate must be an integer, not {rate!r}"
+        )
     check_rate(rate)
     if len(tensor.shape) not in (1, 2):
         raise BadInput(
-            400, "bad_tensor", f"audio samples are [samples] or [clips, samples], not {tensor.shape}"
+            400,
+            "bad_tensor",
+            f"audio samples are [samples] or [clips, samples], not {tensor.shape}",
         )
     clips = tensor.array().reshape(-1, tensor.shape[-1]) if tensor.shape[-1] else None
     if clips is None or clips.shape[0] == 0:
@@ -215,9 +219,7 @@ def decode_pixels(tensor: Any, package: Any, limits: Any) -> list[Any]:
         )
     max_pixels = getattr(package.featurizer.cfg, "max_pixels", None)
     if max_pixels is not None and shape[1] * shape[2] > max_pixels:
-        raise BadInput(
-            413, "too_many_pixels", f"{shape[1]}x{shape[2]} pixels exceeds {max_pixels}"
-        )
+        raise BadInput(413, "too_many_pixels", f"{shape[1]}x{shape[2]} pixels exceeds {max_pixels}")
     if 0 in shape:
         raise BadInput(422, "empty", "the tensor holds no pixels")
     images = tensor.array()

@@ -11,6 +11,8 @@ from mlcycle.monitor.analysis import FIGURES
 # Request latencies from sub-millisecond to seconds; batch sizes up to 64.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+ROUTES = ("stable", "canary", "shadow")
 
 
 class ServerMetrics:
@@ -58,6 +60,38 @@ class ServerMetrics:
             ["model_version", "route"],
             registry=r,
         )
+        # A model's calls as the canary analysis sees them (mlcycle.serve.canary.Outcome),
+        # by version: what `mlcycle canary export` queries, so that Argo Rollouts or
+        # Flagger judge a canary served by another process the way the controller does.
+        self.calls = Counter(
+            "mlcycle_model_calls",
+            "Model calls by model version, route (stable, canary, shadow) and outcome "
+            "(answered, failed: raised, timed out or not a probability vector).",
+            ["model_version", "route", "outcome"],
+            registry=r,
+        )
+        self.call_latency = Histogram(
+            "mlcycle_model_latency_seconds",
+            "Time a model took to answer a call, by model version and route.",
+            ["model_version", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.confidence = Histogram(
+            "mlcycle_model_confidence",
+            "Confidence of the answers, by model version and route.",
+            ["model_version", "route"],
+            buckets=CONFIDENCE_BUCKETS,
+            registry=r,
+        )
+        self.comparisons = Counter(
+            "mlcycle_shadow_comparisons",
+            "Mirrored requests whose canary answer was compared with stable's, by canary "
+            "version and whether the labels agree.",
+            ["model_version", "agrees"],
+            registry=r,
+        )
+        self.outcome_children: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.canary_weight = Gauge(
             "mlcycle_canary_weight_ratio",
             "Share of request keys routed to the canary (0-1).",
@@ -90,6 +124,40 @@ class ServerMetrics:
         children[0].inc()
         children[1].observe(seconds)
         children[2].inc()
+
+    def known(self, version: str) -> None:
+        """Create a model version's call series at 0 when it is loaded: Prometheus's
+        rate() and increase() count from a series' first scrape, so a series born at its
+        first failure would hide that failure."""
+        for route in ROUTES:
+            self._outcome_children(version, route)
+        for agrees in ("true", "false"):
+            self.comparisons.labels(version, agrees)
+
+    def _outcome_children(self, version: str, route: str) -> tuple[Any, ...]:
+        key = (version, route)
+        children = self.outcome_children.get(key)
+        if children is None:
+            children = self.outcome_children[key] = (
+                self.calls.labels(version, route, "answered"),
+                self.calls.labels(version, route, "failed"),
+                self.call_latency.labels(version, route),
+                self.confidence.labels(version, route),
+            )
+        return children
+
+    def outcome(self, version: str, outcome: Any) -> None:
+        """One model call (a canary.Outcome) of model `version`."""
+        answered, failed, latency, confidence = self._outcome_children(version, outcome.route)
+        if outcome.failed:
+            failed.inc()
+            return
+        answered.inc()
+        latency.observe(outcome.latency_s)
+        if outcome.confidence is not None:
+            confidence.observe(outcome.confidence)
+        if outcome.agrees is not None:
+            self.comparisons.labels(version, "true" if outcome.agrees else "false").inc()
 
     def publish_monitor(self, summary: dict[str, Any]) -> None:
         for version, data in summary["versions"].items():

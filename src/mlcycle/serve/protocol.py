@@ -62,9 +62,7 @@ def addressed(server: ModelServer, name: str, version: str | None, key: str) -> 
         return "stable", server.pair.stable, False
     if server.pair.canary is not None and version == server.pair.canary.version:
         return "canary", server.pair.canary, False
-    raise UnknownModel(
-        f"model {name!r} has no version {version!r}: it serves {versions(server)}"
-    )
+    raise UnknownModel(f"model {name!r} has no version {version!r}: it serves {versions(server)}")
 
 
 def outputs_of(model: Deployed, answers: list[dict[str, Any]]) -> list[Output]:
