@@ -40,7 +40,12 @@ def canary(args: argparse.Namespace) -> int:
     if args.action == "weight" and args.weight is None:
         print("error: canary weight needs a weight 0-100", file=sys.stderr)
         return 2
-    return admin(args.action, args.url, args.package, args.force, args.weight)
+    if args.assign and args.action != "promote":
+        print("error: --assign goes with canary promote", file=sys.stderr)
+        return 2
+    return admin(
+        args.action, args.url, args.package, args.force, args.weight, args.assign, args.registry
+    )
 
 
 def canary_export(args: argparse.Namespace) -> int:
@@ -180,6 +185,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="start even if its gate failed")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="the server")
+    p.add_argument(
+        "--assign",
+        metavar="STAGE",
+        help="promote: then move this registry stage (a GTO tag) to the promoted version",
+    )
+    p.add_argument("--registry", default=".", help="promote --assign: the registry's git repo")
     p.add_argument("--argo", help="export: write an Argo Rollouts AnalysisTemplate here")
     p.add_argument("--flagger", help="export: write Flagger MetricTemplates and a Canary here")
     p.add_argument(

@@ -29,6 +29,7 @@ from starlette.requests import ClientDisconnect
 from mlcycle.models.package import PackageError
 from mlcycle.monitor.analysis import summarise
 from mlcycle.monitor.store import read_log
+from mlcycle.registry import RegistryError
 from mlcycle.serve import inputs
 from mlcycle.serve.admin import admin_router
 from mlcycle.serve.batching import Overloaded
@@ -523,6 +524,7 @@ def error_handlers(server: ModelServer) -> dict[type[Exception], Any]:
         PackageOutsideRoots: detail(403),
         PackageError: detail(422),
         UnknownModel: detail(404),
+        RegistryError: detail(404),
     }
 
 

@@ -10,6 +10,7 @@ import torch
 
 from mlcycle.modalities import modality
 from mlcycle.models.package import Package, load_package
+from mlcycle.registry import reference_of
 from mlcycle.serve.batching import Batcher
 from mlcycle.serve.metrics import ServerMetrics
 from mlcycle.threads import cpu_cores
@@ -61,6 +62,7 @@ class Deployed:
             "labels": self.package.labels,
             "gate_passed": gate.get("passed"),
             "git_revision": card.get("git_revision"),
+            "registry": reference_of(self.path),  # name@version where it came from one
             "metrics": {k: card.get("metrics", {}).get(k) for k in ("accuracy", "macro_f1")},
         }
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlcycle import registry
 from mlcycle.serve import routing
 from mlcycle.serve.canary import (
     IDLE,
@@ -137,6 +138,9 @@ class ModelPair:
                 raise RolloutConflict(
                     f"canary {self.canary.version} is still rolling out: promote or roll it back"
                 )
+            if registry.is_reference(path):  # name@version|stage: the registry's folder
+                root = self.serve.package_roots[0]
+                path = (await asyncio.to_thread(registry.resolve, path, ".", root)).path
             roots = [Path(root).resolve() for root in self.serve.package_roots]
             if not any(Path(path).resolve().is_relative_to(root) for root in roots):
                 raise PackageOutsideRoots(
