@@ -288,3 +288,24 @@ def test_two_starts_at_once_give_one_canary_and_one_refusal(pairs):
         return serving
 
     assert run(scenario()) in ("C", "D")
+
+
+def test_two_servers_sharing_a_rollout_file_have_one_owner(digits_dir, digits_packages):
+    """Two replicas given one rollout state file (a shared volume): the first owns it; the
+    second serves the stable model the state names and refuses canary commands with a
+    409 that points to Argo Rollouts / Flagger, writing nothing."""
+    from tests.serve.conftest import serving
+
+    body = {"package": str(digits_packages["good"])}
+    with serving(digits_dir) as first:
+        assert first.models()["rollout"]["owner"] is True
+        assert first.admin("/admin/canary", body).status_code == 200
+        state = (digits_dir / "models/serving/rollout.json").read_text()
+        with serving(digits_dir) as second:
+            models = second.models()
+            assert models["rollout"]["owner"] is False and models["canary"] is None
+            refused = second.admin("/admin/canary/promote")
+            assert refused.status_code == 409 and "Argo Rollouts" in refused.json()["detail"]
+            assert second.admin("/admin/canary", body).status_code == 409
+        assert (digits_dir / "models/serving/rollout.json").read_text() == state
+        assert first.admin("/admin/canary/promote").status_code == 200

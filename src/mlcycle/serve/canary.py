@@ -139,6 +139,7 @@ class CanaryController:
         if list(cfg.steps) != sorted(cfg.steps):
             raise ValueError(f"serve.canary.steps must rise, got {list(cfg.steps)}")
         self.cfg, self.path, self.clock = cfg, Path(path), clock
+        self.owner = True  # False: another server owns this file (mlcycle.serve.pair)
         self.state: dict[str, Any] = {
             "status": IDLE,
             "stable": None,
@@ -167,6 +168,8 @@ class CanaryController:
         """Persist the state; a failure (a full disk, a vanished folder) is kept in
         `save_error` and logged, and the decision stands in memory: saving must never
         fail the request or the ticker that triggered it. The next save retries."""
+        if not self.owner:  # a follower of another server's rollout writes nothing
+            return
         try:
             write_json_atomic(self.path, self.state)
             self.save_error = None

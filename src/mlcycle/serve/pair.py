@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,49 @@ class ModelPair:
         self.canary: Deployed | None = None
         self.lock = asyncio.Lock()
         self.analysing: asyncio.Task | None = None
+        # One process owns a rollout state file; another server given the same file (two
+        # replicas on a shared volume) serves its stable model and refuses commands.
+        self.owner, self.claim = True, None
+
+    def _claim(self) -> None:
+        """Own the rollout state (an exclusive lock on <rollout>.lock, held while the
+        server runs) or serve as a follower: a rollout across replicas belongs to Argo
+        Rollouts or Flagger (`mlcycle canary export`), not to one replica's file."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no advisory locks (Windows)
+            return
+        path = Path(self.controller.path).with_suffix(".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - held for the server's life
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            self.owner = False
+            self.holder = holder
+            log.warning(
+                "the rollout in %s is owned by another server (pid %s): serving its stable "
+                "model, canary commands refused",
+                self.controller.path,
+                holder,
+            )
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self.claim = handle
+
+    def _owned(self) -> None:
+        if not self.owner:
+            raise RolloutConflict(
+                f"the rollout in {self.controller.path} is owned by another server (pid "
+                f"{self.holder}); a rollout across replicas belongs to Argo Rollouts or "
+                "Flagger (mlcycle canary export --argo/--flagger)"
+            )
 
     # -- life cycle -------------------------------------------------------------------
     async def start(self, stable_path: str) -> None:
@@ -58,6 +102,8 @@ class ModelPair:
         stable through a later canary's rollback and through every restart, and a
         progressing canary resumes at its weight."""
         path = stable_path
+        self._claim()
+        self.controller.owner = self.owner  # a follower never writes the state
         if self.controller.load() and self.controller.status != IDLE:
             path = self.controller.state["stable"]["path"]
             log.info(
@@ -69,7 +115,7 @@ class ModelPair:
             )
         self.stable = self._deploy(path)
         self.controller.set_stable(record_of(self.stable))
-        if self.controller.status == PROGRESSING:
+        if self.controller.status == PROGRESSING and self.owner:
             self.canary = self._deploy(self.controller.state["canary"]["path"])
             log.info("resumed the rollout of %s at %d %%", self.canary.version, self.weight)
         self._publish_weight()
@@ -78,6 +124,8 @@ class ModelPair:
         for model in (self.stable, self.canary):
             if model is not None:
                 await model.batcher.stop()
+        if self.claim is not None:
+            self.claim.close()  # the lock goes with it
 
     def _deploy(self, path: str) -> Deployed:
         model = deploy(path, self.serve, self.metrics)
@@ -103,6 +151,8 @@ class ModelPair:
         """Let the controller judge the interval and apply its decision. Never raises, so
         neither a prediction nor the ticker fails with it (a failed save of the state is
         the controller's `save_error`, shown on /v1/models)."""
+        if not self.owner:
+            return
         try:
             async with self.lock:
                 if self.controller.analyse() is not None:
@@ -134,6 +184,7 @@ class ModelPair:
         PackageOutsideRoots outside serve.package_roots, PackageError if it does not load,
         CanaryRefused if it may not ship (unless `force`)."""
         async with self.lock:
+            self._owned()
             if self.controller.status == PROGRESSING:
                 raise RolloutConflict(
                     f"canary {self.canary.version} is still rolling out: promote or roll it back"
@@ -161,6 +212,7 @@ class ModelPair:
         """A controller command by hand (promote, rollback, weight), then its effect;
         RolloutConflict when it cannot be done now."""
         async with self.lock:
+            self._owned()
             action(self.controller)
             await self._apply()
 
@@ -184,6 +236,7 @@ class ModelPair:
                 "last_canary": state["canary"],
                 "history": state["history"],
                 "save_error": self.controller.save_error,
+                "owner": self.owner,  # False: another server owns this rollout's state
             },
         }
 
