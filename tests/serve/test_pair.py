@@ -290,6 +290,7 @@ def test_two_starts_at_once_give_one_canary_and_one_refusal(pairs):
     assert run(scenario()) in ("C", "D")
 
 
+@pytest.mark.slow  # servers, a rollout (and dvc + gto): a minute or more
 def test_two_servers_sharing_a_rollout_file_have_one_owner(digits_dir, digits_packages):
     """Two replicas given one rollout state file (a shared volume): the first owns it; the
     second serves the stable model the state names and refuses canary commands with a

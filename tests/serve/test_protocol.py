@@ -134,6 +134,7 @@ def test_tritonclient_gets_the_packages_own_answers_and_the_protocols_errors(lea
     assert f"{line} 14.0" in metrics
 
 
+@pytest.mark.slow  # servers, a rollout (and dvc + gto): a minute or more
 def test_stable_and_canary_are_addressable_by_version(digits_dir, digits_packages):
     """Images as PNG bytes and as UINT8 pixels; a version names the model that answers,
     and a failure of the named canary is the client's 500 (no fallback to stable), while

@@ -66,6 +66,7 @@ def repo(digits_dir, digits_packages, tmp_path) -> Path:
     return repo
 
 
+@pytest.mark.slow  # servers, a rollout (and dvc + gto): a minute or more
 def test_serve_a_stage_roll_out_a_version_and_move_the_stage(repo, digits_packages):
     v1 = load_package(digits_packages["stable"]).version
     v2 = load_package(digits_packages["good"]).version
