@@ -38,7 +38,7 @@ run: setup               ## run the default pipeline (dvc repro)
 # pytest-xdist, two workers, a test file each; each prints its 15 slowest tests.
 PYTEST := $(PY) -m pytest -q -n 2 --dist loadfile --durations=15
 
-test: setup              ## every test but those marked slow (~10 min on 2 cores)
+test: setup              ## every test but those marked slow (~10–13 min on 2 cores)
 	$(PYTEST) -m "not slow"
 
 test-slow: setup         ## the tests marked slow: DVC end to end, fine-tuning, the monitor loop (~15 min)
