@@ -181,7 +181,7 @@ class ModelServer:
             # one log row and request id each (what `monitor labels` joins labels on)
             answers = await asyncio.gather(
                 *(
-                    self._answer_one(request, f"{request_id}-{i}", route, model, row, None, None)
+                    self.answer_one(request, f"{request_id}-{i}", route, model, row, None, None)
                     for i, row in enumerate(decoded)
                 )
             )
@@ -196,7 +196,7 @@ class ModelServer:
                 "latency_ms": round(elapsed * 1000, 3),
             }
             return Response(orjson.dumps(body), media_type="application/json")
-        answer, model = await self._answer_one(
+        answer, model = await self.answer_one(
             request, request_id, route, model, decoded, stats, data
         )
         route = answer.pop("route")
@@ -211,7 +211,7 @@ class ModelServer:
         # answer 5x faster than JSONResponse's json.dumps
         return Response(orjson.dumps(answer), media_type="application/json")
 
-    async def _answer_one(
+    async def answer_one(
         self,
         request: Request,
         request_id: str,

@@ -54,7 +54,7 @@ class ModelPair:
         self.analysing: asyncio.Task | None = None
         # One process owns a rollout state file; another server given the same file (two
         # replicas on a shared volume) serves its stable model and refuses commands.
-        self.owner, self.claim = True, None
+        self.owner, self.claim, self.holder = True, None, None
 
     def _claim(self) -> None:
         """Own the rollout state (an exclusive lock on <rollout>.lock, held while the

@@ -127,7 +127,7 @@ async def infer(server: ModelServer, request: Request, name: str, version: str |
     single = len(items) == 1
     results = await asyncio.gather(
         *(
-            server._answer_one(
+            server.answer_one(
                 request,
                 request_id if single else f"{request_id}-{i}",
                 route,
